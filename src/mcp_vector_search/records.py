@@ -1,0 +1,75 @@
+"""Frozen records every layer shares. No I/O here."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+def text_hash(text: str) -> str:
+    """Stable short digest of a text (content identity for chunks and embeddings)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One searchable unit: a definition, a group of top-level statements, a doc section.
+
+    `content` is the exact source of lines start_line..end_line (1-based, inclusive);
+    `embed_text` is what the model sees (context header + code), never stored as a result.
+    """
+
+    path: str  # posix path relative to the project root
+    start_line: int
+    end_line: int
+    kind: str  # function, method, class, struct, impl, interface, module, section, window ...
+    symbol: str | None  # qualified name, e.g. "Client.send"; None for anonymous blocks
+    language: str
+    content: str
+    embed_text: str
+
+    @property
+    def content_hash(self) -> str:
+        return text_hash(self.content)
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What the index knows about one file on disk."""
+
+    path: str
+    file_hash: str  # digest of the raw bytes; "" for skipped files
+    size: int
+    mtime_ns: int
+    status: str  # "indexed" or a skip reason (binary, too_large, unreadable, ...)
+    chunks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str | None
+    kind: str
+    language: str
+    score: float
+    snippet: str
+    content: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    root: str
+    index_dir: str
+    files: int
+    chunks: int
+    embedded: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    model_id: str | None = None
+    dimensions: int | None = None
+    size_bytes: int = 0
+    last_run: str | None = None
+    stale_files: int | None = None
+    schema_version: int | None = None
+    indexing: dict[str, object] | None = None
