@@ -1,0 +1,318 @@
+"""Build the all-MiniLM-L6-v2 sentence encoder as an ONNX graph straight from safetensors.
+
+The graph is written with the `onnx` helper API so that no torch export is ever needed:
+the weights come from the model package's `model.safetensors`, the graph mirrors
+`transformers.BertModel` (post-LN, erf GELU, absolute positions, token type 0) followed by
+sentence-transformers' mean pooling and L2 normalisation, so one session run returns the
+final sentence embeddings.
+
+The built model is cached on disk, keyed by the weights file's size and mtime and by
+`GRAPH_BUILDER_VERSION`, so rebuilding happens only when either changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+# Bump whenever the graph produced for the same weights changes, so stale caches are ignored.
+GRAPH_BUILDER_VERSION = "1"
+
+OPSET = 17  # first opset with LayerNormalization
+INPUT_IDS = "input_ids"
+ATTENTION_MASK = "attention_mask"
+OUTPUT = "sentence_embedding"
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    hidden: int
+    layers: int
+    heads: int
+    intermediate: int
+    eps: float
+    max_positions: int
+
+    @classmethod
+    def from_model_dir(cls, model_dir: Path) -> BertConfig:
+        cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        # The graph hard-codes BERT's layout; refuse configs it would silently mis-run.
+        if cfg.get("hidden_act", "gelu") != "gelu":
+            raise ValueError(f"unsupported hidden_act {cfg.get('hidden_act')!r}")
+        if cfg.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError("only absolute position embeddings are supported")
+        return cls(
+            hidden=int(cfg["hidden_size"]),
+            layers=int(cfg["num_hidden_layers"]),
+            heads=int(cfg["num_attention_heads"]),
+            intermediate=int(cfg["intermediate_size"]),
+            eps=float(cfg.get("layer_norm_eps", 1e-12)),
+            max_positions=int(cfg["max_position_embeddings"]),
+        )
+
+
+class _GraphBuilder:
+    """Accumulates nodes and initializers; names are generated so they never collide."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._n = 0
+
+    def _name(self, hint: str) -> str:
+        self._n += 1
+        return f"{hint}_{self._n}"
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], hint: str = "", **attrs: object) -> str:
+        out = self._name(hint or op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def op_multi(
+        self, op_type: str, inputs: list[str], n_out: int, hint: str, **attrs: object
+    ) -> list[str]:
+        outs = [self._name(f"{hint}{i}") for i in range(n_out)]
+        self.nodes.append(helper.make_node(op_type, inputs, outs, name=outs[0], **attrs))
+        return outs
+
+
+def build_model(model_dir: Path) -> onnx.ModelProto:
+    """Return the sentence-embedding graph for the BERT checkpoint in `model_dir`."""
+    from safetensors.numpy import load_file
+
+    cfg = BertConfig.from_model_dir(model_dir)
+    w = load_file(str(model_dir / "model.safetensors"))
+    # Older checkpoints prefix every tensor with "bert."; accept both spellings.
+    w = {k.removeprefix("bert."): v for k, v in w.items()}
+
+    hid, heads = cfg.hidden, cfg.heads
+    head_dim = hid // heads
+    g = _GraphBuilder()
+
+    def f32(a: np.ndarray) -> np.ndarray:
+        return np.asarray(a, dtype=np.float32)
+
+    def linear_w(prefix: str) -> np.ndarray:
+        # torch Linear stores [out, in]; MatMul wants [in, out].
+        return f32(w[f"{prefix}.weight"]).T
+
+    # --- shapes derived at run time --------------------------------------------------------
+    ids_shape = g.op("Shape", [INPUT_IDS], "ids_shape")
+    idx0 = g.const("idx0", np.array([0], dtype=np.int64))
+    idx1 = g.const("idx1", np.array([1], dtype=np.int64))
+    batch = g.op("Gather", [ids_shape, idx0], "batch", axis=0)  # [1]
+    seq = g.op("Gather", [ids_shape, idx1], "seq", axis=0)  # [1]
+
+    # --- embeddings ------------------------------------------------------------------------
+    word = g.op("Gather", [g.const("word_emb", f32(w["embeddings.word_embeddings.weight"])), INPUT_IDS])
+    # Every input uses token type 0, so its embedding is a constant folded into positions.
+    pos_table = f32(w["embeddings.position_embeddings.weight"]) + f32(
+        w["embeddings.token_type_embeddings.weight"]
+    )[0]
+    pos = g.op("Slice", [g.const("pos_emb", pos_table), idx0, seq, idx0], "pos")  # [S, H]
+    emb = g.op("Add", [word, pos], "emb_sum")
+    hidden = g.op(
+        "LayerNormalization",
+        [
+            emb,
+            g.const("emb_ln_w", f32(w["embeddings.LayerNorm.weight"])),
+            g.const("emb_ln_b", f32(w["embeddings.LayerNorm.bias"])),
+        ],
+        "emb_ln",
+        axis=-1,
+        epsilon=cfg.eps,
+    )
+
+    # --- attention mask as an additive bias [B, 1, 1, S] ----------------------------------
+    mask_f = g.op("Cast", [ATTENTION_MASK], "mask_f", to=TensorProto.FLOAT)  # [B, S]
+    mask_4d = g.op("Unsqueeze", [mask_f, g.const("axes_1_2", np.array([1, 2], np.int64))])
+    inv = g.op("Sub", [g.const("one", np.array(1.0, np.float32)), mask_4d], "mask_inv")
+    # transformers uses finfo(float32).min; any value that underflows exp() gives the same 0.
+    neg = g.const("mask_neg", np.array(np.finfo(np.float32).min, np.float32))
+    mask_bias = g.op("Mul", [inv, neg], "mask_bias")
+
+    shape_bshd = g.op(
+        "Concat",
+        [batch, seq, g.const("heads_dims", np.array([heads, head_dim], np.int64))],
+        "shape_bshd",
+        axis=0,
+    )
+    shape_bsh = g.op(
+        "Concat", [batch, seq, g.const("hid_dim", np.array([hid], np.int64))], "shape_bsh", axis=0
+    )
+    scale = g.const("attn_scale", np.array(1.0 / math.sqrt(head_dim), np.float32))
+    sqrt2 = g.const("sqrt2", np.array(math.sqrt(2.0), np.float32))
+    half = g.const("half", np.array(0.5, np.float32))
+    one = "one"
+
+    for i in range(cfg.layers):
+        p = f"encoder.layer.{i}"
+        # One [H, 3H] projection instead of three [H, H] ones: a wider GEMM runs faster.
+        qkv_w = np.concatenate(
+            [linear_w(f"{p}.attention.self.{n}") for n in ("query", "key", "value")], axis=1
+        )
+        qkv_b = np.concatenate([f32(w[f"{p}.attention.self.{n}.bias"]) for n in ("query", "key", "value")])
+        qkv = g.op("MatMul", [hidden, g.const(f"l{i}_qkv_w", qkv_w)], f"l{i}_qkv_mm")
+        qkv = g.op("Add", [qkv, g.const(f"l{i}_qkv_b", qkv_b)], f"l{i}_qkv")
+        q, k, v = g.op_multi(
+            "Split",
+            [qkv, g.const(f"l{i}_split", np.array([hid, hid, hid], np.int64))],
+            3,
+            f"l{i}_qkv_split",
+            axis=-1,
+        )
+        q = g.op("Transpose", [g.op("Reshape", [q, shape_bshd])], f"l{i}_q", perm=[0, 2, 1, 3])
+        k = g.op("Transpose", [g.op("Reshape", [k, shape_bshd])], f"l{i}_kt", perm=[0, 2, 3, 1])
+        v = g.op("Transpose", [g.op("Reshape", [v, shape_bshd])], f"l{i}_v", perm=[0, 2, 1, 3])
+        scores = g.op("MatMul", [q, k], f"l{i}_scores")  # [B, h, S, S]
+        scores = g.op("Mul", [scores, scale], f"l{i}_scaled")
+        scores = g.op("Add", [scores, mask_bias], f"l{i}_masked")
+        probs = g.op("Softmax", [scores], f"l{i}_probs", axis=-1)
+        ctx = g.op("MatMul", [probs, v], f"l{i}_ctx")  # [B, h, S, d]
+        ctx = g.op("Transpose", [ctx], f"l{i}_ctx_t", perm=[0, 2, 1, 3])
+        ctx = g.op("Reshape", [ctx, shape_bsh], f"l{i}_ctx_r")
+        attn = g.op("MatMul", [ctx, g.const(f"l{i}_o_w", linear_w(f"{p}.attention.output.dense"))])
+        attn = g.op("Add", [attn, g.const(f"l{i}_o_b", f32(w[f"{p}.attention.output.dense.bias"]))])
+        res = g.op("Add", [attn, hidden], f"l{i}_attn_res")
+        hidden = g.op(
+            "LayerNormalization",
+            [
+                res,
+                g.const(f"l{i}_ln1_w", f32(w[f"{p}.attention.output.LayerNorm.weight"])),
+                g.const(f"l{i}_ln1_b", f32(w[f"{p}.attention.output.LayerNorm.bias"])),
+            ],
+            f"l{i}_ln1",
+            axis=-1,
+            epsilon=cfg.eps,
+        )
+
+        ff = g.op("MatMul", [hidden, g.const(f"l{i}_ff1_w", linear_w(f"{p}.intermediate.dense"))])
+        ff = g.op("Add", [ff, g.const(f"l{i}_ff1_b", f32(w[f"{p}.intermediate.dense.bias"]))])
+        # Exact (erf) GELU, spelled the way torch exports it so ORT's Gelu fusion matches.
+        erf = g.op("Erf", [g.op("Div", [ff, sqrt2])], f"l{i}_erf")
+        gelu = g.op("Mul", [g.op("Mul", [ff, g.op("Add", [erf, one])]), half], f"l{i}_gelu")
+        ff = g.op("MatMul", [gelu, g.const(f"l{i}_ff2_w", linear_w(f"{p}.output.dense"))])
+        ff = g.op("Add", [ff, g.const(f"l{i}_ff2_b", f32(w[f"{p}.output.dense.bias"]))])
+        res = g.op("Add", [ff, hidden], f"l{i}_ffn_res")
+        hidden = g.op(
+            "LayerNormalization",
+            [
+                res,
+                g.const(f"l{i}_ln2_w", f32(w[f"{p}.output.LayerNorm.weight"])),
+                g.const(f"l{i}_ln2_b", f32(w[f"{p}.output.LayerNorm.bias"])),
+            ],
+            f"l{i}_ln2",
+            axis=-1,
+            epsilon=cfg.eps,
+        )
+
+    # --- mean pooling over real tokens, then L2 normalisation ----------------------------
+    # [B, 1, S] @ [B, S, H] sums the unmasked token vectors in one batched GEMM.
+    m = g.op("Unsqueeze", [mask_f, idx1], "mask_b1s")
+    summed = g.op("MatMul", [m, hidden], "pool_sum")  # [B, 1, H]
+    summed = g.op("Squeeze", [summed, idx1], "pool_sum_sq")  # [B, H]
+    count = g.op("ReduceSum", [mask_f, idx1], "mask_count", keepdims=1)  # [B, 1]
+    # sentence-transformers clamps the token count at 1e-9 so an all-zero mask cannot divide by 0.
+    count = g.op("Max", [count, g.const("count_eps", np.array(1e-9, np.float32))])
+    mean = g.op("Div", [summed, count], "pool_mean")
+    sq = g.op("ReduceSumSquare", [mean], "sq_norm", axes=[1], keepdims=1)
+    norm = g.op("Sqrt", [sq], "norm")
+    # torch.nn.functional.normalize uses max(norm, 1e-12) as the divisor.
+    norm = g.op("Max", [norm, g.const("norm_eps", np.array(1e-12, np.float32))])
+    out = g.op("Div", [mean, norm], "normalized")
+    g.nodes.append(helper.make_node("Identity", [out], [OUTPUT], name="output"))
+
+    graph = helper.make_graph(
+        g.nodes,
+        "all_minilm_l6_v2_sentence_embedding",
+        [
+            helper.make_tensor_value_info(INPUT_IDS, TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info(ATTENTION_MASK, TensorProto.INT64, ["batch", "seq"]),
+        ],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", hid])],
+        initializer=g.inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="mcp-vector-search",
+        producer_version=GRAPH_BUILDER_VERSION,
+    )
+    # Pin the IR version to one every supported onnxruntime (>=1.20) can load.
+    model.ir_version = 8
+    return model
+
+
+def default_cache_dir() -> Path:
+    """$MVS_CACHE_DIR, else $XDG_CACHE_HOME/mcp-vector-search, else ~/.cache/mcp-vector-search."""
+    explicit = os.environ.get("MVS_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "mcp-vector-search"
+
+
+def cache_key(model_dir: Path) -> str:
+    """Digest of what determines the graph: the weights file's identity and this builder."""
+    st = (model_dir / "model.safetensors").stat()
+    raw = f"{st.st_size}:{st.st_mtime_ns}:{GRAPH_BUILDER_VERSION}".encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def cached_model_path(model_dir: Path, name: str, cache_dir: Path | None = None) -> Path:
+    base = cache_dir if cache_dir is not None else default_cache_dir()
+    return base / "models" / f"{name}-{cache_key(model_dir)}.onnx"
+
+
+def load_or_build(
+    model_dir: Path, name: str, cache_dir: Path | None = None, *, rebuild: bool = False
+) -> bytes:
+    """Return the serialized model, from the cache when present, building (and caching) it if not.
+
+    Bytes rather than a path: once read, a concurrent rebuild or cache cleanup cannot pull the
+    file from under onnxruntime, and the unwritable-cache case needs no separate code path.
+    `rebuild=True` ignores the cached file (the caller found it unloadable).
+    """
+    target = cached_model_path(model_dir, name, cache_dir)
+    if not rebuild:
+        try:
+            return target.read_bytes()
+        except OSError:
+            pass
+    data = build_model(model_dir).SerializeToString()
+    with contextlib.suppress(OSError):
+        # An unwritable or full cache only costs a rebuild next time.
+        _write_atomic(target, data)
+    return data
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside the target and rename: readers see either no file or a whole one, even
+    # when two processes build at once (the last rename wins; both wrote identical bytes).
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

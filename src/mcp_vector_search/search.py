@@ -1,0 +1,205 @@
+"""Query -> lexical and vector candidates -> ranking -> hits."""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import lexical, ranking
+from .embedding import Embedder
+from .errors import UsageError
+from .records import Hit
+from .store import StoredChunk, Store
+
+MODES = ("hybrid", "semantic", "lexical")
+MAX_QUERY_CHARS = 2000  # the model reads ~256 tokens; more only slows lexical search
+MAX_QUERY_TERMS = 48
+CANDIDATES = 100
+SNIPPET_LINES = 6
+SNIPPET_CHARS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    mode: str
+    chunks: int
+    embedded: int
+    notes: list[str] = field(default_factory=list)
+
+
+def path_matches(path: str, pattern: str) -> bool:
+    """Glob on the project-relative path; a bare directory matches everything under it."""
+    pattern = pattern.strip().lstrip("./") if pattern.startswith("./") else pattern.strip()
+    if fnmatch.fnmatchcase(path, pattern):
+        return True
+    if "/" not in pattern and fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern):
+        return True
+    prefix = pattern.rstrip("/")
+    return bool(prefix) and not any(ch in prefix for ch in "*?[") and path.startswith(prefix + "/")
+
+
+def make_snippet(content: str) -> str:
+    lines = [ln for ln in content.splitlines() if ln.strip()][:SNIPPET_LINES]
+    text = "\n".join(lines)
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
+
+
+class Searcher:
+    """Answers queries over one store. Thread-safe; caches follow the store's version."""
+
+    def __init__(self, store: Store, embedder: Callable[[], Embedder] | None) -> None:
+        self._store = store
+        self._embedder_factory = embedder
+        self._lock = threading.Lock()
+        self._by_hash_version: tuple[int, ...] | None = None
+        self._by_hash: dict[str, list[StoredChunk]] = {}
+        self._vec_hashes: list[str] = []
+        self._matrix = np.zeros((0, 1), np.float32)
+
+    def _refresh(self) -> None:
+        version = self._store.version()
+        if version == self._by_hash_version:
+            return
+        catalog = self._store.chunk_catalog()
+        by_hash: dict[str, list[StoredChunk]] = {}
+        for chunk in catalog:
+            by_hash.setdefault(chunk.embed_hash, []).append(chunk)
+        hashes, matrix = self._store.vectors()
+        # Keep only vectors some chunk uses, so top-k never fills with orphans.
+        keep = [i for i, h in enumerate(hashes) if h in by_hash]
+        self._vec_hashes = [hashes[i] for i in keep]
+        self._matrix = matrix[keep] if len(keep) != len(hashes) else matrix
+        self._by_hash = by_hash
+        self._chunk_count = len(catalog)
+        self._embedded = sum(len(by_hash[h]) for h in set(self._vec_hashes))
+        self._by_hash_version = version
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        language: str | None = None,
+        path_glob: str | None = None,
+        mode: str = "hybrid",
+    ) -> SearchResult:
+        if mode not in MODES:
+            raise UsageError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if not query or not query.strip():
+            raise UsageError("the query is empty", hint='try a phrase like "parse config file"')
+        if limit < 1:
+            raise UsageError("limit must be at least 1")
+        notes: list[str] = []
+        if len(query) > MAX_QUERY_CHARS:
+            notes.append(f"query truncated to its first {MAX_QUERY_CHARS} of {len(query)} chars")
+            query = query[:MAX_QUERY_CHARS]
+        with self._lock:
+            self._refresh()
+            by_hash, vec_hashes, matrix = self._by_hash, self._vec_hashes, self._matrix
+            chunk_count, embedded = self._chunk_count, self._embedded
+        terms = lexical.query_terms(query)[:MAX_QUERY_TERMS]
+        filtered = bool(language or path_glob)
+        pool = CANDIDATES * (10 if filtered else 1)
+
+        def keep(c: StoredChunk) -> bool:
+            if language and c.language != language:
+                return False
+            return not (path_glob and not path_matches(c.path, path_glob))
+
+        lex_hits: list[ranking.LexicalHit] = []
+        if mode != "semantic":
+            lex_hits = [
+                h for h in self._store.lexical_search(terms, pool, language) if keep(h.chunk)
+            ][:CANDIDATES]
+        vec_hits: list[tuple[StoredChunk, float]] = []
+        used_mode = mode
+        if mode != "lexical":
+            if len(vec_hashes) and self._embedder_factory is not None:
+                qvec = self._embedder_factory().embed_batch([query])[0]
+                sims = matrix @ qvec
+                top = min(pool, len(sims))
+                idx = (
+                    np.argpartition(-sims, top - 1)[:top]
+                    if top < len(sims)
+                    else np.arange(len(sims))
+                )
+                for i in idx[np.argsort(-sims[idx])]:
+                    for chunk in by_hash[vec_hashes[i]]:
+                        if keep(chunk):
+                            vec_hits.append((chunk, float(sims[i])))
+                vec_hits = vec_hits[:CANDIDATES]
+            else:
+                used_mode = "lexical"
+                notes.append("no vectors yet: lexical results only (run `index` to embed)")
+        if used_mode == "semantic":
+            scored = [
+                ranking.Scored(c, cos, vector_rank=r, cosine=cos)
+                for r, (c, cos) in enumerate(vec_hits)
+            ]
+            scored = ranking.dedupe(scored)
+        elif used_mode == "lexical":
+            scored = ranking.dedupe(
+                ranking.apply_boosts(
+                    [
+                        ranking.Scored(h.chunk, h.score, lexical_rank=r)
+                        for r, h in enumerate(lex_hits)
+                    ],
+                    query,
+                    terms,
+                )
+            )
+        else:
+            scored = ranking.rank(
+                lex_hits,
+                vec_hits,
+                query=query,
+                terms=terms,
+                identifier_weight=lexical.identifier_weight(query),
+            )
+        top_hits = scored[:limit]
+        contents = self._store.contents([s.chunk.id for s in top_hits])
+        hits = [
+            Hit(
+                path=s.chunk.path,
+                start_line=s.chunk.start_line,
+                end_line=s.chunk.end_line,
+                symbol=s.chunk.symbol,
+                kind=s.chunk.kind,
+                language=s.chunk.language,
+                score=round(float(s.score), 6),
+                snippet=make_snippet(contents.get(s.chunk.id, "")),
+                content=contents.get(s.chunk.id, ""),
+            )
+            for s in top_hits
+        ]
+        return SearchResult(query, hits, used_mode, chunk_count, embedded, notes)
+
+    def similar_to_text(
+        self,
+        text: str,
+        *,
+        limit: int = 10,
+        exclude_path: str | None = None,
+        exclude_span: tuple[int, int] | None = None,
+    ) -> SearchResult:
+        """Chunks whose vectors are nearest to `text` (for find_similar)."""
+        result = self.search(text, limit=limit + 5, mode="semantic")
+        hits = [
+            h
+            for h in result.hits
+            if not (
+                exclude_path == h.path
+                and exclude_span is not None
+                and h.start_line <= exclude_span[1]
+                and h.end_line >= exclude_span[0]
+            )
+        ][:limit]
+        return SearchResult(
+            result.query, hits, result.mode, result.chunks, result.embedded, result.notes
+        )
