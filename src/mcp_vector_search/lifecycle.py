@@ -1,0 +1,199 @@
+"""The session: owns the config, store, embedder, writer lock and every worker thread.
+
+There is one shutdown path (`close`), safe to call twice. Long work runs in a worker
+thread the session owns while the main thread stays in Python, so signals are handled
+promptly; a stop request lets the worker finish its batch and commit. Nothing the
+session started is left running in native code when the process ends: workers are
+joined, and if one can't stop in time the process leaves with os._exit, which never
+finalizes the interpreter under a native thread (the PyO3 "interpreter is not
+initialized" panic), and the index stays at its last committed version.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+from .cancel import StopToken
+from .config import Config
+from .embedding import Embedder, create_embedder
+from .errors import ClosedError
+from .lock import WriterLock
+
+T = TypeVar("T")
+STOP_GRACE_SECONDS = 3.0
+
+
+class State(enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Session:
+    def __init__(
+        self,
+        root: Path,
+        config: Config,
+        *,
+        embedder_factory: Callable[[], Embedder] | None = None,
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.index_dir = config.index_path(root)
+        self.stop = StopToken()
+        self.state = State.OPEN
+        self._embedder_factory = embedder_factory or (lambda: create_embedder(config.model))
+        self._embedder: Embedder | None = None
+        self._store: Any = None
+        self._store_writable = False
+        self._lock = WriterLock(self.index_dir)
+        self._mutex = threading.RLock()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------ resources
+    def _check_open(self) -> None:
+        if self.state is State.CLOSED:
+            raise ClosedError("the session is closed")
+
+    def embedder(self) -> Embedder:
+        with self._mutex:
+            self._check_open()
+            if self._embedder is None:
+                self._embedder = self._embedder_factory()
+            return self._embedder
+
+    def store(self, *, writable: bool = False) -> Any:
+        """The store; writable stores need the writer lock (acquire_writer) first."""
+        with self._mutex:
+            self._check_open()
+            if self._store is not None and (self._store_writable or not writable):
+                return self._store
+            from .store.lancedb import open_store
+
+            if writable and not self._lock.held:
+                raise RuntimeError("acquire the writer lock before opening a writable store")
+            embedder = self.embedder()
+            if self._store is not None:
+                self._store.close()
+            self._store = open_store(
+                self.index_dir,
+                model_id=embedder.model_id,
+                dimensions=embedder.dimensions,
+                writable=writable,
+            )
+            self._store_writable = writable
+            return self._store
+
+    def acquire_writer(self, *, wait: bool = False, command: str = "index") -> None:
+        self._check_open()
+        self._lock.acquire(wait=wait, stop=self.stop.event, command=command)
+
+    def release_writer(self) -> None:
+        with self._mutex:
+            if self._store is not None and self._store_writable:
+                self._store.close()
+                self._store = None
+                self._store_writable = False
+            self._lock.release()
+
+    @property
+    def writer_lock(self) -> WriterLock:
+        return self._lock
+
+    # ------------------------------------------------------------ threads
+    def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """A daemon-free worker owned by the session and joined by close()."""
+        self._check_open()
+        thread = threading.Thread(target=target, name=name, daemon=False)
+        self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def run_in_worker(self, fn: Callable[[], T], name: str = "mvs-worker") -> T:
+        """Run fn in an owned thread; the main thread waits, handling signals promptly."""
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = fn()
+            except BaseException as exc:  # handed to the main thread as is
+                box["error"] = exc
+
+        thread = self.start_thread(target, name)
+        while thread.is_alive():
+            thread.join(0.1)
+            if self.stop.requested:
+                thread.join(STOP_GRACE_SECONDS)
+                if thread.is_alive():
+                    hard_exit(self.stop, "Stopped; the index keeps its last committed state.")
+                break
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    # ------------------------------------------------------------ shutdown
+    def close(self) -> None:
+        with self._mutex:
+            if self.state is State.CLOSED:
+                return
+            self.state = State.CLOSED
+            self.stop.request()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(STOP_GRACE_SECONDS * 2)
+        self._threads.clear()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._embedder is not None:
+            self._embedder.close()
+            self._embedder = None
+        self._lock.release()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def hard_exit(stop: StopToken, message: str) -> None:
+    """Leave now without finalizing the interpreter (no native code during shutdown)."""
+    try:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(128 + (stop.signum or signal.SIGINT))
+
+
+@contextmanager
+def signals_to(stop: StopToken) -> Iterator[None]:
+    """First SIGINT/SIGTERM requests a stop; a second SIGINT leaves at once.
+
+    Only the main thread may install handlers; elsewhere this is a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.requested:
+            hard_exit(stop, "Stopped at once; the index keeps its last committed state.")
+        stop.request(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
