@@ -70,8 +70,11 @@ class Session:
                 self._embedder = self._embedder_factory()
             return self._embedder
 
-    def store(self, *, writable: bool = False) -> Any:
-        """The store; writable stores need the writer lock (acquire_writer) first."""
+    def store(self, *, writable: bool = False, rebuild: bool = False) -> Any:
+        """The store; writable stores need the writer lock (acquire_writer) first.
+
+        `rebuild` (index --force) lets a writer replace an index built with another model.
+        """
         with self._mutex:
             self._check_open()
             if self._store is not None and (self._store_writable or not writable):
@@ -88,6 +91,7 @@ class Session:
                 model_id=embedder.model_id,
                 dimensions=embedder.dimensions,
                 writable=writable,
+                rebuild=rebuild,
             )
             self._store_writable = writable
             return self._store

@@ -203,3 +203,57 @@ class Searcher:
         return SearchResult(
             result.query, hits, result.mode, result.chunks, result.embedded, result.notes
         )
+
+
+def _last_name(symbol: str) -> str:
+    return symbol.replace("::", ".").replace("#", ".").rsplit(".", 1)[-1]
+
+
+def find_symbol(
+    catalog: list[StoredChunk], name: str, *, kind: str | None = None, limit: int = 20
+) -> list[tuple[StoredChunk, str]]:
+    """Definitions named `name`: exact first, then case-insensitive, then close matches.
+
+    Returns (chunk, match) with match one of exact, qualified, case, prefix, fuzzy;
+    split definitions appear once (their first piece).
+    """
+    import difflib
+
+    name = name.strip()
+    if not name:
+        raise UsageError("the symbol name is empty")
+    want_last = _last_name(name)
+    lowered = name.lower()
+    tiers: dict[str, list[StoredChunk]] = {k: [] for k in ("exact", "qualified", "case", "prefix")}
+    seen: set[tuple[str, str, str]] = set()
+    defs: list[StoredChunk] = []
+    for c in sorted(catalog, key=lambda c: (c.path, c.start_line)):
+        if not c.symbol or c.kind in ("module", "section", "window"):
+            continue
+        if kind and c.kind != kind:
+            continue
+        key = (c.path, c.symbol, c.kind)
+        if key in seen:
+            continue
+        seen.add(key)
+        defs.append(c)
+        last = _last_name(c.symbol)
+        if c.symbol == name or (last == name and "." not in name):
+            tiers["exact"].append(c)
+        elif c.symbol.endswith("." + name) or last == want_last and name.endswith(c.symbol):
+            tiers["qualified"].append(c)
+        elif c.symbol.lower() == lowered or last.lower() == lowered:
+            tiers["case"].append(c)
+        elif last.lower().startswith(lowered) or lowered in c.symbol.lower():
+            tiers["prefix"].append(c)
+    out: list[tuple[StoredChunk, str]] = []
+    for tier, chunks in tiers.items():
+        out.extend((c, tier) for c in chunks)
+    if len(out) < limit:
+        names = {_last_name(c.symbol or ""): None for c in defs}
+        close = set(difflib.get_close_matches(want_last, list(names), n=limit, cutoff=0.75))
+        taken = {c.id for c, _ in out}
+        out.extend(
+            (c, "fuzzy") for c in defs if _last_name(c.symbol or "") in close and c.id not in taken
+        )
+    return out[:limit]

@@ -147,6 +147,15 @@ class LanceStore:
                 }
             )
         self._meta = self._read_meta()
+        mismatch = self._meta.get("model_id") != model_id or self._meta.get("dimensions") != (
+            dimensions
+        )
+        if rebuild and writable and mismatch:
+            # An explicit rebuild with another model: the old tables can't be reused.
+            self._wipe_tables()
+            self._meta = {**self._meta, "model_id": model_id, "dimensions": dimensions}
+            self._meta["schema_version"] = SCHEMA_VERSION
+            self._write_meta(self._meta)
         self._check_meta()
         with mapped_errors(StoreError, "opening the index"):
             # interval 0: every read sees the latest committed version of a table, so a
@@ -162,6 +171,12 @@ class LanceStore:
                 self._create_table(name)
         if writable:
             self._migrate()
+
+    def _wipe_tables(self) -> None:
+        with mapped_errors(StoreError, "dropping the old index"):
+            db = lancedb.connect(str(self.index_dir))
+            for name in db.list_tables().tables:
+                db.drop_table(name)
 
     # ---------------------------------------------------------------- meta
     def _read_meta(self) -> dict[str, Any]:

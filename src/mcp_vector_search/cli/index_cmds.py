@@ -1,0 +1,202 @@
+"""index, status, reset."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from .common import load, require_index, resolve_root
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(index_cmd)
+    cli.add_command(status_cmd)
+    cli.add_command(reset_cmd)
+
+
+class _Reporter:
+    """Progress on stderr: a live rich display on a terminal, sparse plain lines otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self._last_plain = 0.0
+        self._last_phase = ""
+        self._live = None
+        self._task = None
+
+    def __call__(self, p: object) -> None:
+        from ..indexer import Progress
+
+        assert isinstance(p, Progress)
+        if self.quiet:
+            return
+        if self.tty:
+            self._rich(p)
+            return
+        now = time.monotonic()
+        if p.phase != self._last_phase or now - self._last_plain > 10:
+            self._last_phase, self._last_plain = p.phase, now
+            click.echo(self._describe(p), err=True)
+
+    @staticmethod
+    def _describe(p: object) -> str:
+        from ..indexer import Progress
+
+        assert isinstance(p, Progress)
+        if p.phase == "lexical":
+            return f"reading: {p.files_done}/{p.files_total} files, {p.chunks_written} chunks"
+        if p.phase == "embed":
+            eta = f", ETA {p.eta_seconds:.0f}s" if p.eta_seconds else ""
+            return f"embedding: {p.embed_done}/{p.embed_total} chunks, {p.rate:.1f}/s{eta}"
+        return {"scan": "scanning files", "optimize": "compacting", "done": "done"}.get(
+            p.phase, p.phase
+        )
+
+    def _rich(self, p: object) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from ..indexer import Progress as P
+
+        assert isinstance(p, P)
+        if self._live is None:
+            self._live = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TextColumn("{task.fields[extra]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._live.start()
+            self._task = self._live.add_task("scanning", total=None, extra="")
+        live, task = self._live, self._task
+        if p.phase == "lexical":
+            live.update(
+                task,
+                description="reading",
+                total=p.files_total,
+                completed=p.files_done,
+                extra=f"{p.chunks_written} chunks",
+            )
+        elif p.phase == "embed":
+            live.update(
+                task,
+                description="embedding",
+                total=p.embed_total,
+                completed=p.embed_done,
+                extra=f"{p.rate:.1f} chunks/s",
+            )
+        elif p.phase == "done":
+            self.close()
+        else:
+            live.update(task, description=self._describe(p), extra="")
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+@click.command("index")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Rebuild every file (and switch models).")
+@click.option("--wait", is_flag=True, help="Wait for another writer instead of failing.")
+@click.option("--no-embed", is_flag=True, help="Lexical index only; vectors come later.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("--model", default=None, help="Embedding model (minilm, fake).")
+@click.pass_context
+def index_cmd(
+    ctx: click.Context,
+    path: Path | None,
+    force: bool,
+    wait: bool,
+    no_embed: bool,
+    quiet: bool,
+    model: str | None,
+) -> None:
+    """Index PATH (default: this project) and bring an existing index up to date."""
+    from ..indexer import Indexer
+    from ..lifecycle import Session, signals_to
+
+    root = resolve_root(ctx, path, must_exist=False)
+    config = load(root, model=model)
+    reporter = _Reporter(quiet)
+    with Session(root, config) as session, signals_to(session.stop):
+        session.acquire_writer(wait=wait)
+        store = session.store(writable=True, rebuild=force)
+
+        def work() -> object:
+            indexer = Indexer(
+                root, config, store, session.embedder, stop=session.stop, progress=reporter
+            )
+            return indexer.run(force=force, embed=not no_embed)
+
+        try:
+            report = session.run_in_worker(work, name="mvs-index")
+        finally:
+            reporter.close()
+    if not quiet:
+        from ..indexer import IndexReport
+
+        assert isinstance(report, IndexReport)
+        skipped = sum(report.skipped.values())
+        click.echo(
+            f"Indexed {report.files_total} files: {report.files_changed} changed,"
+            f" {report.files_deleted} removed, {skipped} skipped; {report.chunks_total} chunks,"
+            f" {report.embedded_total} embedded ({report.vectors_added} new) in"
+            f" {report.seconds:.1f}s",
+            err=True,
+        )
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Files, chunks, embedded vectors, skipped files, model, size, staleness."""
+    from ..status import collect_status
+    from ..render import status_json, status_text
+
+    root = resolve_root(ctx, must_exist=True)
+    config = load(root)
+    require_index(config, root)
+    status = collect_status(root, config)
+    click.echo(status_json(status) if as_json else status_text(status))
+
+
+@click.command("reset")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@click.pass_context
+def reset_cmd(ctx: click.Context, yes: bool) -> None:
+    """Delete this project's index."""
+    from ..lock import WriterLock
+
+    root = resolve_root(ctx, must_exist=True)
+    config = load(root)
+    index_dir = config.index_path(root)
+    if not index_dir.exists():
+        raise UsageError(f"no index at {index_dir}")
+    if not yes and not click.confirm(f"Delete the index at {index_dir}?", default=False):
+        raise click.exceptions.Abort()
+    lock = WriterLock(index_dir)
+    lock.acquire()
+    try:
+        for child in index_dir.iterdir():
+            if child.name in ("writer.lock",):
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    finally:
+        lock.release()
+    shutil.rmtree(index_dir, ignore_errors=True)
+    click.echo(f"Deleted {index_dir}", err=True)

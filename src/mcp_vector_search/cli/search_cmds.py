@@ -1,0 +1,122 @@
+"""search, symbol, similar: the read-only commands (twins of the MCP tools)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .common import load, require_index, resolve_root
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(search_cmd)
+    cli.add_command(symbol_cmd)
+    cli.add_command(similar_cmd)
+
+
+def _searcher(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from ..lifecycle import Session
+    from ..search import Searcher
+
+    root = resolve_root(ctx, must_exist=True)
+    config = load(root)
+    require_index(config, root)
+    session = Session(root, config)
+    ctx.call_on_close(session.close)
+    store = session.store()
+    return root, Searcher(store, session.embedder), store
+
+
+@click.command("search")
+@click.argument("query")
+@click.option("-n", "--limit", default=10, show_default=True, type=click.IntRange(1, 500))
+@click.option("--language", default=None, help="Only this language (python, go, ...).")
+@click.option("--path", "path_glob", default=None, help="Only paths matching this glob.")
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "semantic", "lexical"]),
+    default="hybrid",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (stable interface).")
+@click.option("-l", "--files-only", is_flag=True, help="Print matching file paths only.")
+@click.pass_context
+def search_cmd(
+    ctx: click.Context,
+    query: str,
+    limit: int,
+    language: str | None,
+    path_glob: str | None,
+    mode: str,
+    as_json: bool,
+    files_only: bool,
+) -> None:
+    """Search the index for QUERY (words, a question, or identifiers)."""
+    from ..render import search_json, search_text
+
+    _root, searcher, _store = _searcher(ctx)
+    result = searcher.search(query, limit=limit, language=language, path_glob=path_glob, mode=mode)
+    if as_json:
+        click.echo(search_json(result))
+    else:
+        click.echo(search_text(result, files_only=files_only, color=sys.stdout.isatty()))
+
+
+@click.command("symbol")
+@click.argument("name")
+@click.option("--kind", default=None, help="Only this kind (function, class, method, ...).")
+@click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def symbol_cmd(ctx: click.Context, name: str, kind: str | None, limit: int, as_json: bool) -> None:
+    """Find definitions named NAME: exact matches first, then close ones."""
+    from ..search import find_symbol
+
+    _root, _searcher_obj, store = _searcher(ctx)
+    matches = find_symbol(store.chunk_catalog(), name, kind=kind, limit=limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "name": name,
+                    "results": [
+                        {
+                            "path": c.path,
+                            "start_line": c.start_line,
+                            "end_line": c.end_line,
+                            "symbol": c.symbol,
+                            "kind": c.kind,
+                            "language": c.language,
+                            "match": match,
+                        }
+                        for c, match in matches
+                    ],
+                }
+            )
+        )
+        return
+    if not matches:
+        click.echo("no definitions found")
+    for c, match in matches:
+        click.echo(f"{c.path}:{c.start_line}-{c.end_line}  {c.symbol}  ({c.kind}, {match})")
+
+
+@click.command("similar")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--line", type=int, default=None, help="A line inside the code to compare.")
+@click.option("-n", "--limit", default=10, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def similar_cmd(
+    ctx: click.Context, path: Path, line: int | None, limit: int, as_json: bool
+) -> None:
+    """Find code similar to PATH (or to the definition at PATH --line N)."""
+    from ..render import search_json, search_text
+    from ..similar import similar_to_location
+
+    root, searcher, store = _searcher(ctx)
+    result = similar_to_location(root, store, searcher, str(path), line=line, limit=limit)
+    click.echo(search_json(result) if as_json else search_text(result))

@@ -1,0 +1,96 @@
+"""Index status without loading a model: counts, skips, size, staleness, live progress."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import walker
+from .config import Config
+from .errors import IndexNotFoundError
+from .lock import WriterLock
+from .records import IndexStatus
+
+PROGRESS_FILE = "progress.json"
+
+
+def collect_status(
+    root: Path, config: Config, *, stale: bool = True, store: object = None
+) -> IndexStatus:
+    from .store.lancedb import open_store, read_meta
+
+    index_dir = config.index_path(root)
+    meta = read_meta(index_dir)
+    if meta is None:
+        raise IndexNotFoundError(f"no index for {root}")
+    own = store is None
+    if own:
+        store = open_store(
+            index_dir,
+            model_id=str(meta.get("model_id")),
+            dimensions=int(meta.get("dimensions") or 0),
+            writable=False,
+        )
+    try:
+        files, chunks, embedded = store.counts()  # type: ignore[attr-defined]
+        skipped = store.skipped_counts()  # type: ignore[attr-defined]
+        stale_files = count_stale(root, config, store.file_states()) if stale else None  # type: ignore[attr-defined]
+        size = store.size_bytes()  # type: ignore[attr-defined]
+    finally:
+        if own:
+            store.close()  # type: ignore[attr-defined]
+    return IndexStatus(
+        root=str(root),
+        index_dir=str(index_dir),
+        files=files,
+        chunks=chunks,
+        embedded=embedded,
+        skipped=skipped,
+        model_id=str(meta.get("model_id")),
+        dimensions=int(meta.get("dimensions") or 0),
+        size_bytes=size,
+        last_run=meta.get("last_run"),  # type: ignore[arg-type]
+        stale_files=stale_files,
+        schema_version=meta.get("schema_version"),  # type: ignore[arg-type]
+        indexing=live_progress(index_dir),
+    )
+
+
+def count_stale(root: Path, config: Config, states: dict) -> int:
+    """Files added, changed or removed since the last run (by size and mtime)."""
+    walked = walker.walk(root, config)
+    seen = set()
+    stale = 0
+    for cand in walked.files:
+        seen.add(cand.path)
+        prev = states.get(cand.path)
+        if prev is None or prev.size != cand.size or prev.mtime_ns != cand.mtime_ns:
+            stale += 1
+    seen.update(s.path for s in walked.skipped)
+    stale += sum(1 for p in states if p not in seen)
+    return stale
+
+
+def write_progress(index_dir: Path, data: dict[str, object]) -> None:
+    """Written by the writer so other processes (status, MCP) can show live progress."""
+    tmp = index_dir / f"{PROGRESS_FILE}.tmp"
+    try:
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(index_dir / PROGRESS_FILE)
+    except OSError:
+        pass  # progress is informative only
+
+
+def live_progress(index_dir: Path) -> dict[str, object] | None:
+    """The writer's last progress, only while a writer holds the lock."""
+    lock = WriterLock(index_dir)
+    if lock.holder() is None:
+        return None
+    try:
+        data = json.loads((index_dir / PROGRESS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"holder": lock.describe_holder()}
+    if isinstance(data, dict):
+        data["holder"] = lock.describe_holder()
+        return data
+    return None
