@@ -125,7 +125,15 @@ MIGRATIONS: dict[int, Callable[[LanceStore], None]] = {}
 
 
 class LanceStore:
-    def __init__(self, index_dir: Path, *, model_id: str, dimensions: int, writable: bool) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        *,
+        model_id: str,
+        dimensions: int,
+        writable: bool,
+        rebuild: bool = False,
+    ) -> None:
         self.index_dir = index_dir
         self.model_id = model_id
         self.dimensions = dimensions
@@ -605,8 +613,12 @@ class LanceStore:
         self._vectors = None
 
 
-def open_store(index_dir: Path, *, model_id: str, dimensions: int, writable: bool) -> LanceStore:
-    return LanceStore(index_dir, model_id=model_id, dimensions=dimensions, writable=writable)
+def open_store(
+    index_dir: Path, *, model_id: str, dimensions: int, writable: bool, rebuild: bool = False
+) -> LanceStore:
+    return LanceStore(
+        index_dir, model_id=model_id, dimensions=dimensions, writable=writable, rebuild=rebuild
+    )
 
 
 def read_meta(index_dir: Path) -> dict[str, Any] | None:
