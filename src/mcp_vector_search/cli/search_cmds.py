@@ -31,7 +31,7 @@ def _searcher(ctx: click.Context):  # type: ignore[no-untyped-def]
 
 
 @click.command("search")
-@click.argument("query")
+@click.argument("query", required=False)
 @click.option("-n", "--limit", default=10, show_default=True, type=click.IntRange(1, 500))
 @click.option("--language", default=None, help="Only this language (python, go, ...).")
 @click.option("--path", "path_glob", default=None, help="Only paths matching this glob.")
@@ -43,6 +43,13 @@ def _searcher(ctx: click.Context):  # type: ignore[no-untyped-def]
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (stable interface).")
 @click.option("-l", "--files-only", is_flag=True, help="Print matching file paths only.")
+@click.option(
+    "--queries-file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Run many queries: JSON lines with 'id' and 'query' (or plain lines); prints one"
+    " JSON object per line with the id added. Loads the model once.",
+)
 @click.pass_context
 def search_cmd(
     ctx: click.Context,
@@ -53,11 +60,28 @@ def search_cmd(
     mode: str,
     as_json: bool,
     files_only: bool,
+    queries_file: object,
 ) -> None:
     """Search the index for QUERY (words, a question, or identifiers)."""
+    from ..errors import UsageError
     from ..render import search_json, search_text
 
+    if (query is None) == (queries_file is None):
+        raise UsageError("give a QUERY or --queries-file, not both or neither")
     _root, searcher, _store = _searcher(ctx)
+    if queries_file is not None:
+        for n, line in enumerate(queries_file):  # type: ignore[attr-defined]
+            line = line.strip()
+            if not line:
+                continue
+            item = json.loads(line) if line.startswith("{") else {"id": n, "query": line}
+            result = searcher.search(
+                item["query"], limit=limit, language=language, path_glob=path_glob, mode=mode
+            )
+            payload = json.loads(search_json(result))
+            click.echo(json.dumps({"id": item.get("id", n), **payload}, ensure_ascii=False))
+        return
+    assert query is not None
     result = searcher.search(query, limit=limit, language=language, path_glob=path_glob, mode=mode)
     if as_json:
         click.echo(search_json(result))
