@@ -1,0 +1,794 @@
+"""Find the files of a project worth indexing, and read them safely.
+
+walk() decides from names and one stat per file; read_source() decides from content.
+Neither raises for a problem with a single file: the problem becomes a Skipped record
+with one of the SKIP_REASONS, so the index can show why a file is missing.
+
+Names are handled as bytes throughout, as git does, so ignore rules agree with
+`git ls-files` for every name, and names that are not UTF-8 can be reported.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import hashlib
+import heapq
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import INDEX_DIR_NAME, Config
+from .errors import UsageError
+from .ignore import SOURCE_GIT, SOURCE_MVS, PatternSet, Rule, match_rules, parse_rules
+
+BINARY = "binary"
+TOO_LARGE = "too_large"
+UNREADABLE = "unreadable"
+MINIFIED = "minified"
+GENERATED = "generated"
+VANISHED = "vanished"
+SYMLINK_OUTSIDE = "symlink_outside"
+SYMLINK_LOOP = "symlink_loop"
+UNDECODABLE = "undecodable"
+SKIP_REASONS: tuple[str, ...] = (
+    BINARY,
+    TOO_LARGE,
+    UNREADABLE,
+    MINIFIED,
+    GENERATED,
+    VANISHED,
+    SYMLINK_OUTSIDE,
+    SYMLINK_LOOP,
+    UNDECODABLE,
+)
+
+MVS_IGNORE_NAME = ".mcpvsignore"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    path: str  # posix, relative to the root
+    abs_path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass(slots=True)
+class WalkResult:
+    files: list[Candidate]
+    skipped: list[Skipped]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    path: str
+    text: str
+    file_hash: str
+    size: int
+    mtime_ns: int
+
+
+def hash_bytes(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+# --- built-in name rules -----------------------------------------------------------
+# All names compared lower-cased where case carries no meaning (extensions), exact
+# otherwise. Bytes, because the walk is in bytes.
+
+# Never indexed, never re-includable: version control internals and our own index.
+_HARD_DIRS = frozenset({b".git", b".hg", b".svn", b".bzr", INDEX_DIR_NAME.encode()})
+
+# Excluded by default; a `!name/` line in a .mcpvsignore brings one back.
+_BUILTIN_DIRS = frozenset(
+    {
+        b"node_modules",
+        b"bower_components",
+        b"jspm_packages",
+        b".venv",
+        b"venv",
+        b"site-packages",
+        b"__pypackages__",
+        b"build",
+        b"dist",
+        b"target",
+        b"out",
+        b".next",
+        b".nuxt",
+        b".svelte-kit",
+        b".turbo",
+        b".parcel-cache",
+        b".vercel",
+        b".gradle",
+        b".terraform",
+        b".eggs",
+        b"__pycache__",
+        b".pytest_cache",
+        b".mypy_cache",
+        b".ruff_cache",
+        b".pytype",
+        b".hypothesis",
+        b".tox",
+        b".nox",
+        b".cache",
+        b".ipynb_checkpoints",
+        b"htmlcov",
+    }
+)
+_BUILTIN_DIR_SUFFIXES = (b".egg-info", b".dist-info")
+
+_LOCK_FILES = frozenset(
+    {
+        b"package-lock.json",
+        b"npm-shrinkwrap.json",
+        b"yarn.lock",
+        b"pnpm-lock.yaml",
+        b"bun.lockb",
+        b"poetry.lock",
+        b"pdm.lock",
+        b"pipfile.lock",
+        b"cargo.lock",
+        b"uv.lock",
+        b"composer.lock",
+        b"gemfile.lock",
+        b"go.sum",
+        b"flake.lock",
+        b"podfile.lock",
+        b"packages.lock.json",
+    }
+)
+_JUNK_FILES = frozenset({b".ds_store", b"thumbs.db", b"desktop.ini"})
+
+_SECRET_NAMES = frozenset(
+    {b".env", b"credentials.json", b".npmrc", b".pypirc", b".netrc", b"_netrc", b".htpasswd"}
+)
+_SECRET_EXTS = frozenset({b"pem", b"key", b"p12", b"pfx", b"keystore", b"jks"})
+_SECRET_PREFIXES = (b".env.", b"id_rsa", b"id_dsa", b"id_ecdsa", b"id_ed25519")
+
+_MINIFIED_SUFFIXES = (b".min.js", b".min.mjs", b".min.css", b".map")
+_GENERATED_SUFFIXES = (
+    b"_pb2.py",
+    b"_pb2.pyi",
+    b"_pb2_grpc.py",
+    b".pb.go",
+    b".pb.cc",
+    b".pb.h",
+    b".pb.swift",
+)
+
+# Extensions that are binary often enough that reading them to find out is waste.
+_BINARY_EXTS = frozenset(
+    b"""
+    png jpg jpeg gif bmp ico icns webp tif tiff psd xcf heic avif
+    zip tar gz tgz bz2 xz lz lzma zst 7z rar jar war ear whl egg apk deb rpm dmg iso
+    so dylib dll exe o a lib obj pyc pyo pyd class wasm node
+    pdf doc docx xls xlsx ppt pptx odt ods odp
+    woff woff2 ttf otf eot
+    mp3 mp4 m4a wav ogg oga flac aac avi mov mkv webm wmv
+    sqlite sqlite3 db mdb
+    npy npz pkl pickle onnx safetensors pt pth ckpt h5 hdf5 tflite pb parquet arrow feather
+    bin
+    """.split()
+)
+
+# Content checks.
+_MINIFIED_MAX_LINE = 5_000
+_MINIFIED_MAX_AVG_LINE = 500
+_MINIFIED_MIN_SIZE = 4_096
+_GENERATED_HEAD_LINES = 5
+_GENERATED_MARKERS = (
+    "do not edit",
+    "do not modify",
+    "not be edited",
+    "not be modified",
+    "not be changed by hand",
+)
+# Control bytes that do not occur in text (tab, LF, FF, CR and ESC do).
+_CONTROL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 12, 13, 27))
+_CONTROL_MAX_FRACTION = 0.10
+_SNIFF_BYTES = 8192
+
+
+def _is_secret(low: bytes) -> bool:
+    return (
+        low in _SECRET_NAMES
+        or low.startswith(_SECRET_PREFIXES)
+        or (b"." in low and low.rpartition(b".")[2] in _SECRET_EXTS)
+    )
+
+
+def _name_category(name: bytes, index_secrets: bool) -> str | None:
+    """Classify a file by name alone: "ignore" (silently), a skip reason, or None."""
+    low = name.lower()
+    if low in _LOCK_FILES or low in _JUNK_FILES:
+        return "ignore"
+    if not index_secrets and _is_secret(low):
+        return "ignore"
+    if low.endswith(_MINIFIED_SUFFIXES):
+        return MINIFIED
+    if low.endswith(_GENERATED_SUFFIXES):
+        return GENERATED
+    if b"." in low and low.rpartition(b".")[2] in _BINARY_EXTS:
+        return BINARY
+    return None
+
+
+# --- per-directory rule loading ----------------------------------------------------
+
+
+def _read_small(path: bytes) -> bytes | None:
+    """Read an ignore file; never follow a symlink (git refuses in-tree ones too)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _git_dir(dot_git: bytes) -> bytes | None:
+    """Resolve a `.git` entry (a directory, or a `gitdir:` file in worktrees/submodules)
+    to the directory holding info/exclude (the common dir for linked worktrees)."""
+    if os.path.isdir(dot_git):
+        return dot_git
+    data = _read_small(dot_git)
+    if not data or not data.startswith(b"gitdir:"):
+        return None
+    gitdir = data[len(b"gitdir:") :].strip()
+    if not os.path.isabs(gitdir):
+        gitdir = os.path.join(os.path.dirname(dot_git), gitdir)
+    common = _read_small(os.path.join(gitdir, b"commondir"))
+    if common:
+        common = common.strip()
+        gitdir = common if os.path.isabs(common) else os.path.join(gitdir, common)
+    return os.path.normpath(gitdir)
+
+
+def _info_exclude_rules(dot_git: bytes, base_len: int) -> list[Rule]:
+    gitdir = _git_dir(dot_git)
+    if gitdir is None:
+        return []
+    data = _read_small(os.path.join(gitdir, b"info", b"exclude"))
+    return parse_rules(data, base_len=base_len, source=SOURCE_GIT) if data else []
+
+
+class _Filter:
+    """Everything about one (root, config) pair that does not change during a walk."""
+
+    def __init__(self, root: Path, config: Config) -> None:
+        self.config = config
+        self.root_str = os.path.abspath(root)
+        self.root = os.fsencode(self.root_str)
+        self.real_root = os.path.realpath(self.root)
+        if not os.path.isdir(self.root):
+            raise UsageError(f"{root}: not a directory")
+        self.respect_gitignore = config.respect_gitignore
+        self.index_secrets = config.index_secrets
+        self.exclude = PatternSet(config.exclude)
+        self.include = PatternSet(config.include)
+        # The index dir may be configured anywhere; when it is inside the root, that
+        # exact path is pruned (any directory named INDEX_DIR_NAME is, by _HARD_DIRS).
+        index = os.fsencode(str(config.index_path(Path(self.root_str))))
+        self.index_rel: bytes | None = None
+        if index.startswith(self.real_root + b"/"):
+            self.index_rel = index[len(self.real_root) + 1 :]
+        # Git matches rules against paths relative to the repository top, which may be
+        # above the root: `prefix` turns a root-relative path into a top-relative one.
+        self.prefix = b""
+        self.root_rules: tuple[Rule, ...] = ()
+        if self.respect_gitignore:
+            self._load_parent_repo_rules()
+
+    def _load_parent_repo_rules(self) -> None:
+        top = None
+        here = self.real_root
+        while True:
+            parent = os.path.dirname(here)
+            if parent == here:
+                break
+            here = parent
+            if os.path.lexists(os.path.join(here, b".git")):
+                top = here
+                break
+        if top is None or os.path.lexists(os.path.join(self.real_root, b".git")):
+            return
+        self.prefix = os.path.relpath(self.real_root, top) + b"/"
+        ordered = _info_exclude_rules(os.path.join(top, b".git"), 0)
+        parts = self.prefix.rstrip(b"/").split(b"/")
+        for depth in range(len(parts)):  # the top itself and each dir above the root
+            rel = b"/".join(parts[:depth])
+            base = rel + b"/" if rel else b""
+            data = _read_small(os.path.join(top, rel, b".gitignore"))
+            if data:
+                ordered += parse_rules(data, base_len=len(base), source=SOURCE_GIT)
+        self.root_rules = tuple(reversed(ordered))
+
+    def dir_rules(
+        self, parent: tuple[Rule, ...], abs_dir: bytes, rel_dir: bytes, has: set[bytes]
+    ) -> tuple[Rule, ...]:
+        """The rule stack inside a directory: its own ignore files on top of its parent's.
+
+        `has` holds the names present in the directory among the ones we care about.
+        """
+        base_len = len(self.prefix) + len(rel_dir)
+        new: list[Rule] = []
+        if self.respect_gitignore:
+            if b".git" in has:
+                new += _info_exclude_rules(os.path.join(abs_dir, b".git"), base_len)
+            if b".gitignore" in has:
+                data = _read_small(os.path.join(abs_dir, b".gitignore"))
+                if data:
+                    new += parse_rules(data, base_len=base_len, source=SOURCE_GIT)
+        if MVS_IGNORE_BYTES in has:
+            data = _read_small(os.path.join(abs_dir, MVS_IGNORE_BYTES))
+            if data:
+                new += parse_rules(data, base_len=base_len, source=SOURCE_MVS)
+        if not new:
+            return parent
+        return (*reversed(new), *parent)
+
+    def hidden_target(self, real: bytes, is_dir: bool) -> bool:
+        """Whether a symlink target inside the root is somewhere we never index."""
+        rel = real[len(self.real_root) + 1 :]
+        parts = rel.split(b"/") if rel else []
+        if any(part in _HARD_DIRS for part in parts):
+            return True
+        if self.index_rel is not None and _is_within(rel, self.index_rel):
+            return True
+        if is_dir or not parts or self.index_secrets:
+            return False
+        return _is_secret(parts[-1].lower())
+
+    def dir_verdict(
+        self, rules: tuple[Rule, ...], rel: bytes, name: bytes, include: bool | None
+    ) -> tuple[bool, bool, bool | None]:
+        """For a directory: (pruned, re-included by a .mcpvsignore, include state inside)."""
+        if name in _HARD_DIRS or rel == self.index_rel:
+            return True, False, include
+        rule = match_rules(rules, self.prefix + rel if self.prefix else rel, name, True)
+        forced = False
+        if rule is not None:
+            if not rule.negated:
+                return True, False, include
+            forced = rule.source == SOURCE_MVS
+        if not forced and (name in _BUILTIN_DIRS or name.endswith(_BUILTIN_DIR_SUFFIXES)):
+            return True, False, include
+        if self.exclude:
+            rule = self.exclude.decide(rel, True)
+            if rule is not None and not rule.negated:
+                return True, False, include
+        if self.include:
+            rule = self.include.decide(rel, True)
+            if rule is not None:
+                include = not rule.negated
+        return False, forced, include
+
+    def file_verdict(
+        self, rules: tuple[Rule, ...], rel: bytes, name: bytes, include: bool | None
+    ) -> str | None:
+        """For a file: "ignore", a skip reason decided by name, or None to go on."""
+        if name == b".git":
+            return "ignore"
+        rule = match_rules(rules, self.prefix + rel if self.prefix else rel, name, False)
+        forced = False
+        if rule is not None:
+            if not rule.negated:
+                return "ignore"
+            forced = rule.source == SOURCE_MVS
+        category = _name_category(name, self.index_secrets)
+        if category == "ignore" and forced and name.lower() in _LOCK_FILES | _JUNK_FILES:
+            category = None  # lock files are a default, not a safety rule
+        if category == "ignore":
+            return category
+        if self.exclude:
+            rule = self.exclude.decide(rel, False)
+            if rule is not None and not rule.negated:
+                return "ignore"
+        if self.include:
+            rule = self.include.decide(rel, False)
+            if rule is not None:
+                include = not rule.negated
+            if not include:
+                return "ignore"
+        return category
+
+
+MVS_IGNORE_BYTES = MVS_IGNORE_NAME.encode()
+_INTERESTING = frozenset({b".git", b".gitignore", MVS_IGNORE_BYTES, b"pyvenv.cfg"})
+
+
+def _display(rel: bytes) -> str:
+    return rel.decode("utf-8", "backslashreplace")
+
+
+def _is_within(path: bytes, directory: bytes) -> bool:
+    return path == directory or path.startswith(directory.rstrip(b"/") + b"/")
+
+
+@dataclass(slots=True)
+class _Dir:
+    rel: bytes  # root-relative with a trailing slash; b"" for the root
+    abs: bytes  # the path used to open it (may go through a followed symlink)
+    real: bytes  # its real path, for loop and duplicate detection
+    rules: tuple[Rule, ...]
+    include: bool | None
+    forced: bool  # re-included by .mcpvsignore: skip the virtualenv check
+
+
+# A symlinked directory waiting for the real tree to be done: (rel, abs, real, rules,
+# include state). Ordered by rel so the outcome does not depend on listing order.
+_Pending = tuple[bytes, bytes, bytes, tuple[Rule, ...], bool | None]
+
+
+class _Walker:
+    def __init__(self, root: Path, config: Config) -> None:
+        self.flt = _Filter(root, config)
+        self.max_size = config.max_file_size
+        self.root_prefix = self.flt.root_str.rstrip("/") + "/"
+        self.files: list[Candidate] = []
+        self.skipped: list[Skipped] = []
+        self.visited: set[bytes] = set()
+        self.pending: list[_Pending] = []
+
+    def run(self) -> WalkResult:
+        flt = self.flt
+        stack = [_Dir(b"", flt.root, flt.real_root, flt.root_rules, None, False)]
+        self.visited.add(flt.real_root)
+        while stack or self.pending:
+            if not stack:
+                rel, abs_link, real, rules, include = heapq.heappop(self.pending)
+                if real in self.visited:
+                    continue  # already indexed under its real path or an earlier link
+                self.visited.add(real)
+                stack.append(_Dir(rel + b"/", abs_link, real, rules, include, False))
+            self._scan(stack.pop(), stack)
+        self.files.sort(key=lambda c: c.path)
+        self.skipped.sort(key=lambda s: s.path)
+        return WalkResult(self.files, self.skipped)
+
+    def _skip(self, rel: bytes, reason: str) -> None:
+        self.skipped.append(Skipped(_display(rel), reason))
+
+    def _add_file(self, rel: bytes, st: os.stat_result) -> None:
+        path = rel.decode()
+        if st.st_size > self.max_size:
+            self.skipped.append(Skipped(path, TOO_LARGE))
+        else:
+            cand = Candidate(path, Path(self.root_prefix + path), st.st_size, st.st_mtime_ns)
+            self.files.append(cand)
+
+    def _scan(self, d: _Dir, stack: list[_Dir]) -> None:
+        flt = self.flt
+        try:
+            with os.scandir(d.abs) as it:
+                entries = list(it)
+        except FileNotFoundError:
+            return  # removed while we walked: nothing left to report
+        except OSError:
+            if d.rel:
+                self._skip(d.rel.rstrip(b"/"), UNREADABLE)
+            return
+        has = {e.name for e in entries if e.name in _INTERESTING}
+        if d.rel and not d.forced and b"pyvenv.cfg" in has:
+            return  # a virtualenv, whatever its name
+        rules = flt.dir_rules(d.rules, d.abs, d.rel, has)
+        for entry in entries:
+            name = entry.name
+            rel = d.rel + name
+            try:
+                is_link = entry.is_symlink()
+                is_dir = not is_link and entry.is_dir(follow_symlinks=False)
+                is_file = not is_link and not is_dir and entry.is_file(follow_symlinks=False)
+            except OSError:
+                continue  # vanished between listing and lstat
+            if is_link:
+                self._link(d, name, rel, rules)
+            elif is_dir:
+                pruned, forced, include = flt.dir_verdict(rules, rel, name, d.include)
+                if pruned:
+                    continue
+                if not _decodes(name):
+                    self._skip(rel, UNDECODABLE)
+                    continue
+                real = d.real + b"/" + name
+                if real in self.visited:
+                    continue  # reached before through a followed symlink
+                self.visited.add(real)
+                stack.append(_Dir(rel + b"/", d.abs + b"/" + name, real, rules, include, forced))
+            else:
+                self._file(entry, rel, rules, d.include, is_file)
+
+    def _file(
+        self,
+        entry: os.DirEntry[bytes],
+        rel: bytes,
+        rules: tuple[Rule, ...],
+        include: bool | None,
+        is_file: bool,
+    ) -> None:
+        verdict = self.flt.file_verdict(rules, rel, entry.name, include)
+        if verdict == "ignore":
+            return
+        if not _decodes(entry.name):
+            self._skip(rel, UNDECODABLE)
+        elif verdict is not None:
+            self._skip(rel, verdict)
+        elif not is_file:
+            # FIFOs, sockets, devices: opening one can block or have side effects.
+            self._skip(rel, UNREADABLE)
+        else:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                return
+            except OSError:
+                self._skip(rel, UNREADABLE)
+                return
+            self._add_file(rel, st)
+
+    def _link(self, d: _Dir, name: bytes, rel: bytes, rules: tuple[Rule, ...]) -> None:
+        flt = self.flt
+        abs_link = d.abs + b"/" + name
+        kind = "missing"
+        st: os.stat_result | None = None
+        try:
+            st = os.stat(abs_link)
+            mode = st.st_mode
+            kind = "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                kind = "loop"
+        # Ignore rules see the link's own path, as git does; a link is a directory
+        # for them only when we would follow it as one.
+        include: bool | None = None
+        verdict: str | None = None
+        if kind == "dir":
+            pruned, _forced, include = flt.dir_verdict(rules, rel, name, d.include)
+            if pruned:
+                return
+        else:
+            verdict = flt.file_verdict(rules, rel, name, d.include)
+            if verdict == "ignore":
+                return
+        if not _decodes(name):
+            self._skip(rel, UNDECODABLE)
+            return
+        if kind == "loop":
+            self._skip(rel, SYMLINK_LOOP)
+            return
+        real = os.path.realpath(abs_link)
+        if not _is_within(real, flt.real_root):
+            self._skip(rel, SYMLINK_OUTSIDE)
+            return
+        if flt.hidden_target(real, kind == "dir"):
+            return  # e.g. notes.txt -> .env, or -> .git/config: never through a side door
+        if kind == "dir":
+            if _is_within(d.real, real):
+                self._skip(rel, SYMLINK_LOOP)  # it points at an ancestor
+            else:
+                heapq.heappush(self.pending, (rel, abs_link, real, rules, include))
+        elif verdict is not None:
+            self._skip(rel, verdict)
+        elif kind != "file" or st is None:
+            self._skip(rel, UNREADABLE)  # dangling, or a FIFO/device behind the link
+        else:
+            self._add_file(rel, st)
+
+
+def walk(root: Path, config: Config) -> WalkResult:
+    """All indexable files under `root` (sorted by path), and the skipped ones with why.
+
+    Ignored files (gitignore, built-in excludes, settings) appear in neither list.
+    Symlinked directories inside the root are followed once per real directory, after
+    the real tree, so the path a directory is indexed under does not depend on the
+    order the file system lists entries in.
+    """
+    return _Walker(root, config).run()
+
+
+def _decodes(name: bytes) -> bool:
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# --- single-path check for the watcher ------------------------------------------------
+
+
+def is_ignored(root: Path, rel_path: str, config: Config) -> bool:
+    """True when walk() would not mention `rel_path` at all (neither file nor skip).
+
+    Applies the same rules as walk along the path: each parent directory is checked
+    (a file inside a pruned directory is ignored), with the ignore files found there.
+    Absolute paths are accepted when they are inside the root; outside ones are ignored.
+    """
+    flt = _Filter(root, config)
+    raw = os.fsencode(rel_path)
+    if os.path.isabs(raw):
+        rel_abs = os.path.abspath(raw)
+        if not _is_within(rel_abs, flt.root):
+            return True
+        raw = rel_abs[len(flt.root) :]
+    raw = os.path.normpath(b"/" + raw).lstrip(b"/")
+    if not raw or raw == b".":
+        return False
+    parts = raw.split(b"/")
+    rules = flt.root_rules
+    include: bool | None = None
+    forced = True  # the root itself is never treated as a virtualenv
+    abs_dir = flt.root
+    rel_dir = b""
+    for i, name in enumerate(parts):
+        has = {n for n in _INTERESTING if os.path.lexists(os.path.join(abs_dir, n))}
+        if not forced and b"pyvenv.cfg" in has:
+            return True
+        rules = flt.dir_rules(rules, abs_dir, rel_dir, has)
+        rel = rel_dir + name
+        abs_path = abs_dir + b"/" + name
+        last = i == len(parts) - 1
+        is_dir = not last or os.path.isdir(abs_path)
+        if not last and os.path.islink(abs_path):
+            real = os.path.realpath(abs_path)
+            if not _is_within(real, flt.real_root) or flt.hidden_target(real, True):
+                return True  # walk never goes through this link
+        if is_dir:
+            pruned, forced, include = flt.dir_verdict(rules, rel, name, include)
+            if pruned:
+                return True
+        elif flt.file_verdict(rules, rel, name, include) == "ignore":
+            return True
+        abs_dir = abs_path
+        rel_dir = rel + b"/"
+    return False
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _real_root_of(root: str) -> str:
+    return os.path.realpath(root)
+
+
+def _root_of(cand: Candidate) -> str | None:
+    full = str(cand.abs_path)
+    suffix = "/" + cand.path
+    return full[: -len(suffix)] or "/" if full.endswith(suffix) else None
+
+
+def _real_path_of_fd(fd: int, fallback: str) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(fallback)
+
+
+def read_source(cand: Candidate, config: Config) -> Source | Skipped:
+    """Read and decode one candidate; any problem becomes a Skipped, never an exception."""
+    path = cand.path
+    try:
+        return _read_source(cand, config)
+    except MemoryError:
+        return Skipped(path, TOO_LARGE)
+    except OSError:
+        return Skipped(path, UNREADABLE)
+
+
+def _read_source(cand: Candidate, config: Config) -> Source | Skipped:
+    path = cand.path
+    abs_path = str(cand.abs_path)
+    try:
+        st = os.stat(abs_path)
+    except (FileNotFoundError, NotADirectoryError):
+        return Skipped(path, VANISHED)  # also a symlink whose target went away
+    except OSError as exc:
+        return Skipped(path, SYMLINK_LOOP if exc.errno == errno.ELOOP else UNREADABLE)
+    if stat.S_ISDIR(st.st_mode):
+        return Skipped(path, VANISHED)  # the file is gone; a directory took its name
+    if not stat.S_ISREG(st.st_mode):
+        return Skipped(path, UNREADABLE)  # never open FIFOs, sockets, devices
+    if st.st_size > config.max_file_size:
+        return Skipped(path, TOO_LARGE)
+    try:
+        # O_NONBLOCK: if a FIFO replaced the file since the stat, open must not hang.
+        fd = os.open(abs_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except (FileNotFoundError, NotADirectoryError):
+        return Skipped(path, VANISHED)
+    except OSError as exc:
+        return Skipped(path, SYMLINK_LOOP if exc.errno == errno.ELOOP else UNREADABLE)
+    try:
+        fst = os.fstat(fd)
+        if not stat.S_ISREG(fst.st_mode):
+            return Skipped(path, UNREADABLE)
+        root = _root_of(cand)
+        if root is not None:
+            # Checked on the open file, so a symlink retargeted after walk() cannot
+            # smuggle a file from outside the root into the index.
+            real = _real_path_of_fd(fd, abs_path)
+            real_root = _real_root_of(root)
+            if not (real.startswith(real_root.rstrip("/") + "/")):
+                return Skipped(path, SYMLINK_OUTSIDE)
+        limit = config.max_file_size
+        chunks = []
+        total = 0
+        while total <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            return Skipped(path, TOO_LARGE)  # it grew since the walk
+        data = b"".join(chunks)
+    finally:
+        os.close(fd)
+    text = _decode(data)
+    if text is None:
+        return Skipped(path, BINARY)
+    reason = _content_skip_reason(text, len(data))
+    if reason is not None:
+        return Skipped(path, reason)
+    return Source(path, text, hash_bytes(data), len(data), fst.st_mtime_ns)
+
+
+def _decode(data: bytes) -> str | None:
+    """Decode file bytes to text, or None when they look binary."""
+    text: str | None = None
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        try:
+            text = data.decode("utf-32")
+        except UnicodeDecodeError:
+            text = None  # more likely UTF-16 text starting with U+0000; try that
+    if text is None and data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16", "replace")
+    if text is None and data.startswith(b"\xef\xbb\xbf"):
+        text = data.decode("utf-8-sig", "replace")
+    if text is not None:
+        return None if "\x00" in text else text
+    # NUL anywhere, not just in the first 8 KiB: the bytes are in memory anyway, and a
+    # NUL in the middle of "text" means the chunker and tokenizer would see garbage.
+    if b"\x00" in data:
+        return None
+    head = data[:_SNIFF_BYTES]
+    if head:
+        controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+        if controls / len(head) > _CONTROL_MAX_FRACTION:
+            return None
+    # Invalid UTF-8 (Latin-1 comments, a stray byte) is still text worth searching.
+    return data.decode("utf-8", "replace")
+
+
+def _content_skip_reason(text: str, size: int) -> str | None:
+    head = text[:4096].split("\n", _GENERATED_HEAD_LINES)[:_GENERATED_HEAD_LINES]
+    head_low = "\n".join(head).lower()
+    if "generated" in head_low and any(m in head_low for m in _GENERATED_MARKERS):
+        return GENERATED
+    if size >= _MINIFIED_MIN_SIZE:
+        lines = text.count("\n") + 1
+        if len(text) / lines > _MINIFIED_MAX_AVG_LINE:
+            return MINIFIED
+        if len(text) > _MINIFIED_MAX_LINE and max(map(len, text.split("\n"))) > _MINIFIED_MAX_LINE:
+            return MINIFIED
+    return None
