@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import pytest
+
+from mcp_vector_search.errors import UsageError
+from mcp_vector_search.search import Searcher, find_symbol, path_matches
+from tests.test_indexer import make
+
+
+@pytest.fixture
+def searcher(sample_project: Path) -> Searcher:
+    indexer, store = make(sample_project)
+    indexer.run()
+    return Searcher(store, indexer._embedder)
+
+
+def test_hybrid_finds_the_definition(searcher: Searcher) -> None:
+    result = searcher.search("retry a failed upload with backoff")
+    assert result.hits[0].symbol == "Uploader.upload_with_retry"
+    assert result.hits[0].path == "src/app/uploads.py"
+    assert result.embedded == result.chunks > 0
+
+
+def test_identifier_query_finds_exact_definition(searcher: Searcher) -> None:
+    for mode in ("hybrid", "lexical"):
+        top = searcher.search("parse_http_response", mode=mode).hits[0]
+        assert top.symbol == "parse_http_response"
+
+
+def test_filters(searcher: Searcher) -> None:
+    js = searcher.search("total price", language="javascript").hits
+    assert js and all(h.language == "javascript" for h in js)
+    docs = searcher.search("uploads retried", path_glob="docs/*").hits
+    assert docs and all(h.path.startswith("docs/") for h in docs)
+    assert searcher.search("uploads", path_glob="nowhere/**").hits == []
+
+
+def test_no_two_results_for_one_span(searcher: Searcher) -> None:
+    hits = searcher.search("upload", limit=50).hits
+    spans = [(h.path, h.start_line, h.end_line) for h in hits]
+    assert len(spans) == len(set(spans))
+
+
+def test_bad_queries_get_clear_answers(searcher: Searcher) -> None:
+    with pytest.raises(UsageError):
+        searcher.search("   ")
+    with pytest.raises(UsageError):
+        searcher.search("upload", mode="psychic")
+    long = searcher.search("upload " * 2000)
+    assert long.hits and any("truncated" in n for n in long.notes)
+
+
+def test_find_symbol_exact_then_close(searcher: Searcher) -> None:
+    catalog = searcher._store.chunk_catalog()
+    exact = find_symbol(catalog, "upload_with_retry")
+    assert exact[0][0].symbol == "Uploader.upload_with_retry" and exact[0][1] == "exact"
+    close = find_symbol(catalog, "upload_with_retri")
+    assert close and close[0][0].symbol == "Uploader.upload_with_retry"
+    assert find_symbol(catalog, "Uploader", kind="class")[0][0].kind == "class"
+
+
+def test_path_matches() -> None:
+    assert path_matches("src/app/x.py", "src/**")
+    assert path_matches("src/app/x.py", "*.py")
+    assert path_matches("src/app/x.py", "src/app")
+    assert not path_matches("src/app/x.py", "web/*")
