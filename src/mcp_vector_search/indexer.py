@@ -58,6 +58,7 @@ class IndexReport:
     embedded_total: int = 0
     seconds: float = 0.0
     lexical_seconds: float = 0.0
+    embed_seconds: float = 0.0
     skipped: dict[str, int] = field(default_factory=dict)
 
 
@@ -267,6 +268,13 @@ class Indexer:
         flush()
 
     def _embed(self, report: IndexReport) -> None:
+        t0 = time.monotonic()
+        try:
+            self._embed_missing(report)
+        finally:
+            report.embed_seconds += time.monotonic() - t0
+
+    def _embed_missing(self, report: IndexReport) -> None:
         missing = self.store.missing_vector_hashes()
         if not missing:
             return

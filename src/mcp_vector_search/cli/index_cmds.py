@@ -19,11 +19,24 @@ def register(cli: click.Group) -> None:
     cli.add_command(reset_cmd)
 
 
+def progress_dict(p: object) -> dict[str, object]:
+    import dataclasses
+
+    data = dataclasses.asdict(p)  # type: ignore[call-overload]
+    total = data["files_total"] if data["phase"] == "lexical" else data["embed_total"]
+    done = data["files_done"] if data["phase"] == "lexical" else data["embed_done"]
+    data["percent"] = round(100.0 * done / total, 1) if total else None
+    data["updated"] = time.time()
+    return data
+
+
 class _Reporter:
     """Progress on stderr: a live rich display on a terminal, sparse plain lines otherwise."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, index_dir: Path) -> None:
         self.quiet = quiet
+        self.index_dir = index_dir
+        self._last_file = 0.0
         self.tty = sys.stderr.isatty()
         self._last_plain = 0.0
         self._last_phase = ""
@@ -34,12 +47,17 @@ class _Reporter:
         from ..indexer import Progress
 
         assert isinstance(p, Progress)
+        now = time.monotonic()
+        if now - self._last_file > 1.0 or p.phase == "done":
+            from ..status import write_progress
+
+            self._last_file = now
+            write_progress(self.index_dir, progress_dict(p))
         if self.quiet:
             return
         if self.tty:
             self._rich(p)
             return
-        now = time.monotonic()
         if p.phase != self._last_phase or now - self._last_plain > 10:
             self._last_phase, self._last_plain = p.phase, now
             click.echo(self._describe(p), err=True)
@@ -128,7 +146,7 @@ def index_cmd(
 
     root = resolve_root(ctx, path, must_exist=False)
     config = load(root, model=model)
-    reporter = _Reporter(quiet)
+    reporter = _Reporter(quiet, config.index_path(root))
     with Session(root, config) as session, signals_to(session.stop):
         session.acquire_writer(wait=wait)
         store = session.store(writable=True, rebuild=force)
@@ -143,10 +161,15 @@ def index_cmd(
             report = session.run_in_worker(work, name="mvs-index")
         finally:
             reporter.close()
-    if not quiet:
-        from ..indexer import IndexReport
+    from ..indexer import IndexReport
 
-        assert isinstance(report, IndexReport)
+    assert isinstance(report, IndexReport)
+    if as_json:
+        import dataclasses
+        import json
+
+        click.echo(json.dumps(dataclasses.asdict(report)))
+    if not quiet:
         skipped = sum(report.skipped.values())
         click.echo(
             f"Indexed {report.files_total} files: {report.files_changed} changed,"
