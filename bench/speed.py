@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Indexing and search speed on the Django 5.0.6 sdist (from PyPI).
+
+Measures, each with the real CLI in a subprocess:
+  lexical   time until the whole tree is lexically searchable (`index --no-embed`, fresh)
+  full      fresh full index wall time and peak RSS (`index`), unless --skip-full
+  rate      end-to-end embedding rate vs the bare model on the same chunks
+  noop      re-index with nothing changed
+  edit      re-index after editing one file
+  cold      `search` from the CLI, cold process (median of 5)
+  warm      in-process search p50/p95 over 40 queries
+  size      index size on disk
+and appends the figures to docs/benchmarks.md.
+
+    python bench/speed.py [--skip-full] [--sample-files N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CLI = [sys.executable, "-m", "mcp_vector_search"]
+QUERIES = [
+    "how are database migrations applied in order",
+    "validate an email address field",
+    "render a template with context",
+    "csrf token check on post requests",
+    "QuerySet.select_related",
+    "cache backend that stores entries in memcached",
+    "parse the accept-language header",
+    "password hashing with pbkdf2",
+    "send_mail",
+    "paginate a list of objects",
+]
+
+
+def fetch_django(cache: Path) -> Path:
+    root = cache / "django" / "Django-5.0.6"
+    if root.exists():
+        return root
+    dl = cache / "django" / "dl"
+    dl.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "django==5.0.6",
+            "-d",
+            str(dl),
+            "-q",
+        ],
+        check=True,
+    )
+    sdist = next(dl.glob("*.tar.gz"))
+    with tarfile.open(sdist) as tf:
+        tf.extractall(cache / "django", filter="data")
+    extracted = next(
+        p for p in (cache / "django").iterdir() if p.name.lower().startswith("django-")
+    )
+    extracted.rename(root)
+    return root
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (MiB) of the child, stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the max over all children so far: only exact when it grew.
+    return wall, max(after, before) // 1024, proc.stdout
+
+
+def model_alone_rate(texts: list[str]) -> float:
+    from mcp_vector_search.embedding import create_embedder
+
+    emb = create_embedder("minilm")
+    emb.embed_batch(texts[:8])  # warm up: session creation is not embedding
+    t0 = time.monotonic()
+    texts = sorted(texts, key=len)
+    for i in range(0, len(texts), 32):
+        emb.embed_batch(texts[i : i + 32])
+    rate = len(texts) / (time.monotonic() - t0)
+    emb.close()
+    return rate
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=HERE / ".cache")
+    ap.add_argument("--skip-full", action="store_true", help="skip the fresh full index")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+
+    root = fetch_django(args.cache)
+    index_dir = args.cache / "indexes" / "django"
+    env = {**os.environ, "MVS_INDEX_DIR": str(index_dir)}
+    figures: dict[str, object] = {}
+
+    shutil.rmtree(index_dir, ignore_errors=True)
+    wall, rss, out = timed([*CLI, "index", str(root), "--no-embed", "--quiet", "--json"], env)
+    rep = json.loads(out)
+    figures["lexical_searchable_s"] = round(wall, 1)
+    figures["files"] = rep["files_total"]
+    figures["chunks"] = rep["chunks_total"]
+
+    if not args.skip_full:
+        shutil.rmtree(index_dir, ignore_errors=True)
+        wall, rss, out = timed([*CLI, "index", str(root), "--quiet", "--json"], env)
+        rep = json.loads(out)
+        figures["full_index_s"] = round(wall, 1)
+        figures["full_index_peak_rss_mib"] = rss
+        figures["embedded"] = rep["embedded_total"]
+        figures["e2e_embed_rate_per_s"] = round(
+            rep["vectors_added"] / max(rep["embed_seconds"], 1e-9), 1
+        )
+        # The model alone on the same kind of chunks (a sample of what was embedded).
+        from mcp_vector_search.store.lancedb import open_store, read_meta
+
+        meta = read_meta(index_dir) or {}
+        store = open_store(
+            index_dir,
+            model_id=str(meta["model_id"]),
+            dimensions=int(meta["dimensions"]),
+            writable=False,
+        )
+        sample = [
+            c.embed_hash for c in store.chunk_catalog()[:: max(1, rep["chunks_total"] // 640)]
+        ][:640]
+        texts = list(store.embed_texts(sample).values())
+        store.close()
+        alone = model_alone_rate(texts)
+        figures["model_alone_rate_per_s"] = round(alone, 1)
+        figures["e2e_vs_model_pct"] = round(100 * figures["e2e_embed_rate_per_s"] / alone, 1)  # type: ignore[operator]
+
+    wall, _, _ = timed([*CLI, "index", str(root), "--quiet"], env)
+    figures["noop_reindex_s"] = round(wall, 2)
+    victim = root / "django" / "utils" / "text.py"
+    original = victim.read_text()
+    try:
+        victim.write_text(original + "\n\ndef _bench_added_helper():\n    return 'edited'\n")
+        wall, _, _ = timed([*CLI, "index", str(root), "--quiet"], env)
+        figures["edit_one_file_reindex_s"] = round(wall, 2)
+    finally:
+        victim.write_text(original)
+        timed([*CLI, "index", str(root), "--quiet"], env)
+
+    colds = []
+    for q in QUERIES[:5]:
+        wall, _, _ = timed([*CLI, "--project", str(root), "search", q, "--json"], env)
+        colds.append(wall)
+    figures["cold_cli_search_median_s"] = round(statistics.median(colds), 3)
+
+    from mcp_vector_search.config import load_config
+    from mcp_vector_search.lifecycle import Session
+    from mcp_vector_search.search import Searcher
+
+    os.environ["MVS_INDEX_DIR"] = str(index_dir)
+    with Session(root, load_config(root)) as session:
+        searcher = Searcher(session.store(), session.embedder)
+        searcher.search("warm up")
+        lat = []
+        for q in QUERIES * 4:
+            t0 = time.perf_counter()
+            searcher.search(q)
+            lat.append((time.perf_counter() - t0) * 1000)
+    lat.sort()
+    figures["warm_search_p50_ms"] = round(lat[len(lat) // 2], 1)
+    figures["warm_search_p95_ms"] = round(lat[int(len(lat) * 0.95) - 1], 1)
+    figures["index_size_mib"] = round(
+        sum(f.stat().st_size for f in index_dir.rglob("*") if f.is_file()) / 2**20, 1
+    )
+    print(json.dumps(figures, indent=2))
+
+    if not args.no_write:
+        cmd = "python bench/speed.py " + " ".join(sys.argv[1:])
+        head = (
+            f"## Speed — Django 5.0.6 sdist — {time.strftime('%Y-%m-%d %H:%M')} — "
+            f"{platform.node()} ({os.cpu_count()} cores, {platform.machine()})\n\n"
+            f"Command: `{cmd.strip()}`\n\n"
+        )
+        rows = "\n".join(f"| {k} | {v} |" for k, v in figures.items())
+        doc = REPO / "docs" / "benchmarks.md"
+        doc.parent.mkdir(exist_ok=True)
+        existing = doc.read_text() if doc.exists() else "# Benchmarks\n"
+        doc.write_text(
+            existing.rstrip("\n") + "\n\n" + head + "| figure | value |\n|---|---|\n" + rows + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
