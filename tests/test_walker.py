@@ -782,3 +782,15 @@ def test_skip_reason_constants() -> None:
     assert hash_bytes(b"abc") == hash_bytes(b"abc") != hash_bytes(b"abd")
     assert len(hash_bytes(b"")) == 32
     assert INDEX_DIR_NAME == ".mcp-vector-search"
+
+
+def test_long_line_probe_agrees_with_splitting() -> None:
+    import random
+
+    rng = random.Random(7)
+    for _ in range(5000):
+        alphabet = rng.choice(["ab\n", "aaaaaab\n", "a\n\n"])
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        limit = rng.randint(1, 15)
+        expected = max(map(len, text.split("\n"))) > limit
+        assert walker._has_line_longer_than(text, limit) == expected, (text, limit)

@@ -197,28 +197,44 @@ _CONTROL_MAX_FRACTION = 0.10
 _SNIFF_BYTES = 8192
 
 
-def _is_secret(low: bytes) -> bool:
-    return (
-        low in _SECRET_NAMES
-        or low.startswith(_SECRET_PREFIXES)
-        or (b"." in low and low.rpartition(b".")[2] in _SECRET_EXTS)
-    )
+# Name categories besides the skip reasons: silently ignored by default but
+# re-includable from a .mcpvsignore, and secrets (only index_secrets brings them in).
+_DEFAULT_IGNORED = "default_ignored"
+_SECRET = "secret"
+_CHECK_MINIFIED = "check_minified"
+_CHECK_GENERATED = "check_generated"
+
+_NAME_CATEGORY: dict[bytes, str] = {
+    **dict.fromkeys(_LOCK_FILES | _JUNK_FILES, _DEFAULT_IGNORED),
+    **dict.fromkeys(_SECRET_NAMES, _SECRET),
+}
+# One dict lookup on the extension settles most names; the few extensions that need a
+# longer suffix check (app.min.js, api_pb2.py) are routed to it.
+_EXT_CATEGORY: dict[bytes, str] = {
+    **dict.fromkeys(_BINARY_EXTS, BINARY),
+    **dict.fromkeys((s.rpartition(b".")[2] for s in _MINIFIED_SUFFIXES), _CHECK_MINIFIED),
+    **dict.fromkeys((s.rpartition(b".")[2] for s in _GENERATED_SUFFIXES), _CHECK_GENERATED),
+    **dict.fromkeys(_SECRET_EXTS, _SECRET),
+}
+_EXT_CATEGORY[b"map"] = MINIFIED
 
 
-def _name_category(name: bytes, index_secrets: bool) -> str | None:
-    """Classify a file by name alone: "ignore" (silently), a skip reason, or None."""
-    low = name.lower()
-    if low in _LOCK_FILES or low in _JUNK_FILES:
-        return "ignore"
-    if not index_secrets and _is_secret(low):
-        return "ignore"
-    if low.endswith(_MINIFIED_SUFFIXES):
-        return MINIFIED
-    if low.endswith(_GENERATED_SUFFIXES):
-        return GENERATED
-    if b"." in low and low.rpartition(b".")[2] in _BINARY_EXTS:
-        return BINARY
-    return None
+def _name_category(low: bytes) -> str | None:
+    """Classify a lower-cased file name: a skip reason, _DEFAULT_IGNORED, _SECRET or None."""
+    category = _NAME_CATEGORY.get(low)
+    if category is not None:
+        return category
+    if low.startswith(_SECRET_PREFIXES):
+        return _SECRET
+    dot = low.rfind(b".")
+    if dot < 0:
+        return None
+    category = _EXT_CATEGORY.get(low[dot + 1 :])
+    if category is _CHECK_MINIFIED:
+        return MINIFIED if low.endswith(_MINIFIED_SUFFIXES) else None
+    if category is _CHECK_GENERATED:
+        return GENERATED if low.endswith(_GENERATED_SUFFIXES) else None
+    return category
 
 
 # --- per-directory rule loading ----------------------------------------------------
@@ -357,7 +373,7 @@ class _Filter:
             return True
         if is_dir or not parts or self.index_secrets:
             return False
-        return _is_secret(parts[-1].lower())
+        return _name_category(parts[-1].lower()) is _SECRET
 
     def dir_verdict(
         self, rules: tuple[Rule, ...], rel: bytes, name: bytes, include: bool | None
@@ -365,12 +381,13 @@ class _Filter:
         """For a directory: (pruned, re-included by a .mcpvsignore, include state inside)."""
         if name in _HARD_DIRS or rel == self.index_rel:
             return True, False, include
-        rule = match_rules(rules, self.prefix + rel if self.prefix else rel, name, True)
         forced = False
-        if rule is not None:
-            if not rule.negated:
-                return True, False, include
-            forced = rule.source == SOURCE_MVS
+        if rules:
+            rule = match_rules(rules, self.prefix + rel if self.prefix else rel, name, True)
+            if rule is not None:
+                if not rule.negated:
+                    return True, False, include
+                forced = rule.source == SOURCE_MVS
         if not forced and (name in _BUILTIN_DIRS or name.endswith(_BUILTIN_DIR_SUFFIXES)):
             return True, False, include
         if self.exclude:
@@ -389,17 +406,22 @@ class _Filter:
         """For a file: "ignore", a skip reason decided by name, or None to go on."""
         if name == b".git":
             return "ignore"
-        rule = match_rules(rules, self.prefix + rel if self.prefix else rel, name, False)
         forced = False
-        if rule is not None:
-            if not rule.negated:
+        if rules:
+            rule = match_rules(rules, self.prefix + rel if self.prefix else rel, name, False)
+            if rule is not None:
+                if not rule.negated:
+                    return "ignore"
+                forced = rule.source == SOURCE_MVS
+        category = _name_category(name.lower())
+        if category is _SECRET:
+            if not self.index_secrets:
                 return "ignore"
-            forced = rule.source == SOURCE_MVS
-        category = _name_category(name, self.index_secrets)
-        if category == "ignore" and forced and name.lower() in _LOCK_FILES | _JUNK_FILES:
+            category = None
+        elif category is _DEFAULT_IGNORED:
+            if not forced:
+                return "ignore"
             category = None  # lock files are a default, not a safety rule
-        if category == "ignore":
-            return category
         if self.exclude:
             rule = self.exclude.decide(rel, False)
             if rule is not None and not rule.negated:
@@ -425,6 +447,17 @@ def _is_within(path: bytes, directory: bytes) -> bool:
     return path == directory or path.startswith(directory.rstrip(b"/") + b"/")
 
 
+_make_child = getattr(Path, "_make_child_relpath", None)
+
+
+def _child_path(parent: Path, name: str) -> Path:
+    # Path(str) re-parses the whole path (a third of walk time on a big tree); pathlib's
+    # own child constructor skips that. It is private, so fall back when it is gone.
+    if _make_child is not None:
+        return _make_child(parent, name)  # type: ignore[no-any-return]
+    return parent / name
+
+
 @dataclass(slots=True)
 class _Dir:
     rel: bytes  # root-relative with a trailing slash; b"" for the root
@@ -433,6 +466,7 @@ class _Dir:
     rules: tuple[Rule, ...]
     include: bool | None
     forced: bool  # re-included by .mcpvsignore: skip the virtualenv check
+    path: Path  # abs path as the caller sees it (through followed links, unresolved)
 
 
 # A symlinked directory waiting for the real tree to be done: (rel, abs, real, rules,
@@ -452,7 +486,8 @@ class _Walker:
 
     def run(self) -> WalkResult:
         flt = self.flt
-        stack = [_Dir(b"", flt.root, flt.real_root, flt.root_rules, None, False)]
+        root_path = Path(flt.root_str)
+        stack = [_Dir(b"", flt.root, flt.real_root, flt.root_rules, None, False, root_path)]
         self.visited.add(flt.real_root)
         while stack or self.pending:
             if not stack:
@@ -460,7 +495,8 @@ class _Walker:
                 if real in self.visited:
                     continue  # already indexed under its real path or an earlier link
                 self.visited.add(real)
-                stack.append(_Dir(rel + b"/", abs_link, real, rules, include, False))
+                path = Path(self.root_prefix + rel.decode())
+                stack.append(_Dir(rel + b"/", abs_link, real, rules, include, False, path))
             self._scan(stack.pop(), stack)
         self.files.sort(key=lambda c: c.path)
         self.skipped.sort(key=lambda s: s.path)
@@ -469,13 +505,13 @@ class _Walker:
     def _skip(self, rel: bytes, reason: str) -> None:
         self.skipped.append(Skipped(_display(rel), reason))
 
-    def _add_file(self, rel: bytes, st: os.stat_result) -> None:
+    def _add_file(self, d: _Dir, rel: bytes, st: os.stat_result) -> None:
         path = rel.decode()
         if st.st_size > self.max_size:
             self.skipped.append(Skipped(path, TOO_LARGE))
         else:
-            cand = Candidate(path, Path(self.root_prefix + path), st.st_size, st.st_mtime_ns)
-            self.files.append(cand)
+            abs_path = _child_path(d.path, rel[len(d.rel) :].decode())
+            self.files.append(Candidate(path, abs_path, st.st_size, st.st_mtime_ns))
 
     def _scan(self, d: _Dir, stack: list[_Dir]) -> None:
         flt = self.flt
@@ -514,19 +550,16 @@ class _Walker:
                 if real in self.visited:
                     continue  # reached before through a followed symlink
                 self.visited.add(real)
-                stack.append(_Dir(rel + b"/", d.abs + b"/" + name, real, rules, include, forced))
+                path = _child_path(d.path, name.decode())
+                abs_dir = d.abs + b"/" + name
+                stack.append(_Dir(rel + b"/", abs_dir, real, rules, include, forced, path))
             else:
-                self._file(entry, rel, rules, d.include, is_file)
+                self._file(d, entry, rel, rules, is_file)
 
     def _file(
-        self,
-        entry: os.DirEntry[bytes],
-        rel: bytes,
-        rules: tuple[Rule, ...],
-        include: bool | None,
-        is_file: bool,
+        self, d: _Dir, entry: os.DirEntry[bytes], rel: bytes, rules: tuple[Rule, ...], is_file: bool
     ) -> None:
-        verdict = self.flt.file_verdict(rules, rel, entry.name, include)
+        verdict = self.flt.file_verdict(rules, rel, entry.name, d.include)
         if verdict == "ignore":
             return
         if not _decodes(entry.name):
@@ -544,7 +577,7 @@ class _Walker:
             except OSError:
                 self._skip(rel, UNREADABLE)
                 return
-            self._add_file(rel, st)
+            self._add_file(d, rel, st)
 
     def _link(self, d: _Dir, name: bytes, rel: bytes, rules: tuple[Rule, ...]) -> None:
         flt = self.flt
@@ -592,7 +625,7 @@ class _Walker:
         elif kind != "file" or st is None:
             self._skip(rel, UNREADABLE)  # dangling, or a FIFO/device behind the link
         else:
-            self._add_file(rel, st)
+            self._add_file(d, rel, st)
 
 
 def walk(root: Path, config: Config) -> WalkResult:
@@ -789,6 +822,30 @@ def _content_skip_reason(text: str, size: int) -> str | None:
         lines = text.count("\n") + 1
         if len(text) / lines > _MINIFIED_MAX_AVG_LINE:
             return MINIFIED
-        if len(text) > _MINIFIED_MAX_LINE and max(map(len, text.split("\n"))) > _MINIFIED_MAX_LINE:
+        if _has_line_longer_than(text, _MINIFIED_MAX_LINE):
             return MINIFIED
     return None
+
+
+def _has_line_longer_than(text: str, limit: int) -> bool:
+    """Whether some line exceeds `limit` characters, without splitting the text.
+
+    Probes blocks of limit//2 characters: a line longer than `limit` must contain a whole
+    block wherever the blocks start, so only a newline-free block needs a closer look.
+    That is a few dozen C-level finds for a large file instead of one string per line.
+    """
+    n = len(text)
+    step = max(limit // 2, 1)
+    k = 0
+    while k + step <= n:
+        if text.find("\n", k, k + step) != -1:
+            k += step
+            continue
+        start = text.rfind("\n", 0, k) + 1
+        end = text.find("\n", k + step)
+        if end == -1:
+            end = n
+        if end - start > limit:
+            return True
+        k = end + 1
+    return False
