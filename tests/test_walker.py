@@ -27,6 +27,7 @@ from mcp_vector_search.walker import (
     Candidate,
     Skipped,
     Source,
+    candidate_for,
     hash_bytes,
     is_ignored,
     read_source,
@@ -77,6 +78,31 @@ def write(root: Path, rel: str, data: str | bytes = "x = 1\n") -> Path:
 
 def skips(result: walker.WalkResult) -> dict[str, str]:
     return {s.path: s.reason for s in result.skipped}
+
+
+def every_path(root: Path) -> list[str]:
+    """Every non-directory below root, plus symlinks to directories (not followed)."""
+    broot = os.fsencode(root)
+    out = []
+    for dirpath, dirnames, filenames in os.walk(broot):
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in [*filenames, *links]:
+            out.append(os.fsdecode(os.path.relpath(os.path.join(dirpath, name), broot)))
+    return sorted(out)
+
+
+def check_single_path_parity(root: Path, config: Config | None = None) -> None:
+    """candidate_for / is_ignored give, path by path, exactly what walk() reports."""
+    config = config or Config()
+    result = walk(root, config)
+    entries: dict[str, Candidate | Skipped] = {c.path: c for c in result.files}
+    entries.update({s.path: s for s in result.skipped})
+    for rel in every_path(root):
+        expected = entries.get(os.fsencode(rel).decode("utf-8", "backslashreplace"))
+        assert candidate_for(root, rel, config) == expected, rel
+        if expected is None and (root / rel).is_dir():
+            continue  # a directory alias walk does not follow: not a file question
+        assert is_ignored(root, rel, config) == (expected is None), rel
 
 
 # --- the rich fixture: nested ignore files, negations, anchors, **, escapes ----------
@@ -271,21 +297,17 @@ def test_symlinked_gitignore_is_not_read(tmp_path: Path) -> None:
     assert "a.py" in walk_paths(tmp_path)
 
 
-def test_is_ignored_agrees_with_walk_on_every_path(rich_repo: Path) -> None:
+def test_single_path_functions_agree_with_walk(rich_repo: Path) -> None:
+    check_single_path_parity(rich_repo)
     config = Config()
-    walked = walk_paths(rich_repo, config)
-    every = {
-        p.relative_to(rich_repo).as_posix()
-        for p in rich_repo.rglob("*")
-        if not p.is_dir() and ".git" not in p.relative_to(rich_repo).parts
-    }
-    assert walked <= every
-    for rel in sorted(every):
-        assert is_ignored(rich_repo, rel, config) == (rel not in walked), rel
     assert is_ignored(rich_repo, str(rich_repo / "tmp" / "a.py"), config)
     assert not is_ignored(rich_repo, str(rich_repo / "main.py"), config)
     assert is_ignored(rich_repo, "/elsewhere/main.py", config)
+    assert is_ignored(rich_repo, "../elsewhere/main.py", config)
     assert is_ignored(rich_repo, ".git/config", config)
+    assert is_ignored(rich_repo / "missing-root", "a.py", config)
+    assert candidate_for(rich_repo, "src", config) is None  # directories are not files
+    assert candidate_for(rich_repo, "gone.py", config) is None
 
 
 # --- built-in excludes ------------------------------------------------------------------
@@ -364,6 +386,7 @@ def test_builtin_excludes(tmp_path: Path) -> None:
     result = walk(tmp_path, Config())
     assert [c.path for c in result.files] == ["env.py", "environment.py", "src/main.py"]
     assert skips(result) == BUILTIN_SKIPPED
+    check_single_path_parity(tmp_path)
 
 
 def test_mcpvsignore_negation_reincludes_builtin_dir_but_gitignore_does_not(
@@ -379,6 +402,7 @@ def test_mcpvsignore_negation_reincludes_builtin_dir_but_gitignore_does_not(
     write(tmp_path, ".mcpvsignore", "!build/\n!uv.lock\n!.env\n")
     # .env stays out: secrets only come in through index_secrets.
     assert walk_paths(tmp_path) == {".gitignore", "build/x.py", "uv.lock"}
+    check_single_path_parity(tmp_path)
 
 
 def test_index_secrets_includes_secret_files(tmp_path: Path) -> None:
@@ -386,6 +410,8 @@ def test_index_secrets_includes_secret_files(tmp_path: Path) -> None:
     write(tmp_path, "id_rsa", "key\n")
     assert walk_paths(tmp_path) == set()
     assert walk_paths(tmp_path, Config(index_secrets=True)) == {".env", "id_rsa"}
+    check_single_path_parity(tmp_path)
+    check_single_path_parity(tmp_path, Config(index_secrets=True))
 
 
 def test_custom_index_dir_inside_root_is_pruned(tmp_path: Path) -> None:
@@ -394,6 +420,7 @@ def test_custom_index_dir_inside_root_is_pruned(tmp_path: Path) -> None:
     assert walk_paths(tmp_path, Config(index_dir="idx")) == {"a.py"}
     assert walk_paths(tmp_path, Config(index_dir=str(tmp_path / "idx"))) == {"a.py"}
     assert "idx/data.txt" in walk_paths(tmp_path)
+    check_single_path_parity(tmp_path, Config(index_dir="idx"))
 
 
 def test_virtualenv_detected_by_pyvenv_cfg_only_below_root(tmp_path: Path) -> None:
@@ -457,6 +484,12 @@ def test_exclude_prunes_and_wins_over_include(small_tree: Path) -> None:
     )
     assert is_ignored(small_tree, "tests/test_a.py", Config(exclude=("tests/",)))
     assert is_ignored(small_tree, "README.md", Config(include=("*.py",)))
+    for config in (
+        Config(include=("*.py",), exclude=("tests/", "/setup.py")),
+        Config(include=("src/", "!src/vendor/")),
+        Config(exclude=("tests/", "!tests/fixtures/", "*.md")),
+    ):
+        check_single_path_parity(small_tree, config)
 
 
 # --- skip reasons in walk ----------------------------------------------------------------
@@ -468,6 +501,7 @@ def test_too_large_is_decided_by_stat_in_walk(tmp_path: Path) -> None:
     result = walk(tmp_path, Config(max_file_size=100))
     assert [c.path for c in result.files] == ["ok.py"]
     assert skips(result) == {"big.py": TOO_LARGE}
+    check_single_path_parity(tmp_path, Config(max_file_size=100))
 
 
 def test_fifo_and_socket_are_skipped_unopened(tmp_path: Path) -> None:
@@ -486,6 +520,7 @@ def test_fifo_and_socket_are_skipped_unopened(tmp_path: Path) -> None:
         assert skips(result) == expected
         fifo = Candidate("pipe", tmp_path / "pipe", 0, 0)
         assert read_source(fifo, Config()) == Skipped("pipe", UNREADABLE)
+        check_single_path_parity(tmp_path)
     finally:
         sock.close()
 
@@ -501,6 +536,7 @@ def test_undecodable_names_are_reported(tmp_path: Path) -> None:
     result = walk(tmp_path, Config())
     assert [c.path for c in result.files] == ["good.py"]
     assert skips(result) == {"bad\\xff.py": UNDECODABLE, "dir\\xfe": UNDECODABLE}
+    check_single_path_parity(tmp_path)
 
 
 def test_unreadable_directory_is_reported(tmp_path: Path) -> None:
@@ -577,6 +613,7 @@ def test_symlinks(tmp_path: Path) -> None:
     assert link.abs_path == root / "file_link.py"
     source = read_source(link, Config())
     assert isinstance(source, Source) and source.text == "x = 1\n"
+    check_single_path_parity(root)
 
 
 def test_symlinked_directories_followed_once_whatever_the_order(tmp_path: Path) -> None:
@@ -589,6 +626,7 @@ def test_symlinked_directories_followed_once_whatever_the_order(tmp_path: Path) 
     result = walk(tmp_path, Config())
     assert [c.path for c in result.files] == [".gitignore", "a_link/s.py"]
     assert result.skipped == []
+    check_single_path_parity(tmp_path)
 
 
 def test_symlink_loop_through_nested_links_terminates(tmp_path: Path) -> None:
@@ -598,6 +636,7 @@ def test_symlink_loop_through_nested_links_terminates(tmp_path: Path) -> None:
     (tmp_path / "c" / "back").symlink_to(tmp_path / "a", target_is_directory=True)
     result = walk(tmp_path, Config())
     assert [c.path for c in result.files] == ["a/x.py"]
+    check_single_path_parity(tmp_path)
 
 
 def test_read_source_rejects_link_retargeted_outside(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import hashlib
 import heapq
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,6 +263,13 @@ def _read_small(path: bytes) -> bytes | None:
         os.close(fd)
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(data: bytes, *, base_len: int, source: int) -> tuple[Rule, ...]:
+    # Keyed by content, so an edited file is simply a new key. is_ignored() runs once
+    # per watcher event and would otherwise recompile the same files every time.
+    return tuple(parse_rules(data, base_len=base_len, source=source))
+
+
 def _git_dir(dot_git: bytes) -> bytes | None:
     """Resolve a `.git` entry (a directory, or a `gitdir:` file in worktrees/submodules)
     to the directory holding info/exclude (the common dir for linked worktrees)."""
@@ -280,12 +288,12 @@ def _git_dir(dot_git: bytes) -> bytes | None:
     return os.path.normpath(gitdir)
 
 
-def _info_exclude_rules(dot_git: bytes, base_len: int) -> list[Rule]:
+def _info_exclude_rules(dot_git: bytes, base_len: int) -> tuple[Rule, ...]:
     gitdir = _git_dir(dot_git)
     if gitdir is None:
         return []
     data = _read_small(os.path.join(gitdir, b"info", b"exclude"))
-    return parse_rules(data, base_len=base_len, source=SOURCE_GIT) if data else []
+    return _parse_cached(data, base_len=base_len, source=SOURCE_GIT) if data else ()
 
 
 class _Filter:
@@ -336,7 +344,7 @@ class _Filter:
             base = rel + b"/" if rel else b""
             data = _read_small(os.path.join(top, rel, b".gitignore"))
             if data:
-                ordered += parse_rules(data, base_len=len(base), source=SOURCE_GIT)
+                ordered += _parse_cached(data, base_len=len(base), source=SOURCE_GIT)
         self.root_rules = tuple(reversed(ordered))
 
     def dir_rules(
@@ -354,11 +362,11 @@ class _Filter:
             if b".gitignore" in has:
                 data = _read_small(os.path.join(abs_dir, b".gitignore"))
                 if data:
-                    new += parse_rules(data, base_len=base_len, source=SOURCE_GIT)
+                    new += _parse_cached(data, base_len=base_len, source=SOURCE_GIT)
         if MVS_IGNORE_BYTES in has:
             data = _read_small(os.path.join(abs_dir, MVS_IGNORE_BYTES))
             if data:
-                new += parse_rules(data, base_len=base_len, source=SOURCE_MVS)
+                new += _parse_cached(data, base_len=base_len, source=SOURCE_MVS)
         if not new:
             return parent
         return (*reversed(new), *parent)
@@ -650,23 +658,50 @@ def _decodes(name: bytes) -> bool:
 # --- single-path check for the watcher ------------------------------------------------
 
 
-def is_ignored(root: Path, rel_path: str, config: Config) -> bool:
-    """True when walk() would not mention `rel_path` at all (neither file nor skip).
+_FILTER_TTL_S = 2.0
+_filters: dict[tuple[str, Config], tuple[float, _Filter]] = {}
 
-    Applies the same rules as walk along the path: each parent directory is checked
-    (a file inside a pruned directory is ignored), with the ignore files found there.
-    Absolute paths are accepted when they are inside the root; outside ones are ignored.
+
+def _filter_for(root: Path, config: Config) -> _Filter:
+    """A _Filter reused for a couple of seconds.
+
+    The watcher calls is_ignored once per event, often thousands in a burst (a branch
+    switch); building a filter means resolving paths and reading the ignore files above
+    the root, which would dominate. Ignore files inside the root are re-read per call,
+    so edits to them apply at once; only changes above the root wait for the TTL.
     """
+    key = (os.path.abspath(root), config)
+    now = time.monotonic()
+    hit = _filters.get(key)
+    if hit is not None and now - hit[0] < _FILTER_TTL_S:
+        return hit[1]
     flt = _Filter(root, config)
+    if len(_filters) > 16:
+        _filters.clear()
+    _filters[key] = (now, flt)
+    return flt
+
+
+_IGNORE = "ignore"
+
+
+def _normalise(flt: _Filter, rel_path: str | os.PathLike[str]) -> bytes | None:
+    """Root-relative bytes path without dots; None when it points outside the root."""
     raw = os.fsencode(rel_path)
     if os.path.isabs(raw):
-        rel_abs = os.path.abspath(raw)
-        if not _is_within(rel_abs, flt.root):
-            return True
-        raw = rel_abs[len(flt.root) :]
-    raw = os.path.normpath(b"/" + raw).lstrip(b"/")
-    if not raw or raw == b".":
-        return False
+        raw = os.path.abspath(raw)
+        if not _is_within(raw, flt.root):
+            return None
+        raw = raw[len(flt.root) :]
+    raw = os.path.normpath(raw.lstrip(b"/") or b".")
+    if raw.startswith(b"../") or raw == b"..":
+        return None
+    return b"" if raw == b"." else raw
+
+
+def _path_verdict(flt: _Filter, raw: bytes) -> str | None:
+    """walk()'s decision for one root-relative path, from its name and its parents:
+    _IGNORE, a skip reason decided by name, or None (go on to stat and read)."""
     parts = raw.split(b"/")
     rules = flt.root_rules
     include: bool | None = None
@@ -676,25 +711,106 @@ def is_ignored(root: Path, rel_path: str, config: Config) -> bool:
     for i, name in enumerate(parts):
         has = {n for n in _INTERESTING if os.path.lexists(os.path.join(abs_dir, n))}
         if not forced and b"pyvenv.cfg" in has:
-            return True
+            return _IGNORE
         rules = flt.dir_rules(rules, abs_dir, rel_dir, has)
         rel = rel_dir + name
         abs_path = abs_dir + b"/" + name
         last = i == len(parts) - 1
+        if not last and not _decodes(name):
+            return _IGNORE  # walk reports the directory as undecodable, not its contents
         is_dir = not last or os.path.isdir(abs_path)
-        if not last and os.path.islink(abs_path):
-            real = os.path.realpath(abs_path)
-            if not _is_within(real, flt.real_root) or flt.hidden_target(real, True):
-                return True  # walk never goes through this link
         if is_dir:
             pruned, forced, include = flt.dir_verdict(rules, rel, name, include)
             if pruned:
-                return True
-        elif flt.file_verdict(rules, rel, name, include) == "ignore":
-            return True
+                return _IGNORE
+        else:
+            verdict = flt.file_verdict(rules, rel, name, include)
+            if verdict == _IGNORE:
+                return _IGNORE
+        if os.path.islink(abs_path):
+            real = os.path.realpath(abs_path)
+            if _is_within(real, flt.real_root) and flt.hidden_target(real, is_dir):
+                return _IGNORE  # e.g. notes.txt -> .env
+            if not last and (
+                not _is_within(real, flt.real_root) or _is_within(os.path.realpath(abs_dir), real)
+            ):
+                return _IGNORE  # walk reports the link itself and never goes through it
         abs_dir = abs_path
         rel_dir = rel + b"/"
-    return False
+    return None if is_dir else verdict
+
+
+def is_ignored(root: Path, rel_path: str, config: Config) -> bool:
+    """True when walk() would not mention `rel_path` at all (neither file nor skip).
+
+    Applies the same rules as walk along the path: each parent directory is checked
+    (a file inside a pruned directory is ignored), with the ignore files found there.
+    Absolute paths are accepted when they are inside the root; outside ones are ignored.
+    A path that does not exist is judged as a file (the watcher asks about deletions).
+    """
+    try:
+        flt = _filter_for(root, config)
+    except UsageError:
+        return True  # the root itself is gone: nothing under it can be indexed
+    raw = _normalise(flt, rel_path)
+    if raw is None:
+        return True
+    return bool(raw) and _path_verdict(flt, raw) == _IGNORE
+
+
+def candidate_for(root: Path, rel_path: str, config: Config) -> Candidate | Skipped | None:
+    """What walk() would report for one path: a Candidate, a Skipped, or None when the
+    path is ignored, gone, or a directory. For incremental updates from the watcher.
+
+    One difference remains by design: walk() follows each real directory once, so a
+    file reached through a second symlinked alias of a directory is not in walk() but
+    is returned here.
+    """
+    try:
+        flt = _filter_for(root, config)
+    except UsageError:
+        return None
+    raw = _normalise(flt, rel_path)
+    if not raw:
+        return None
+    verdict = _path_verdict(flt, raw)
+    if verdict == _IGNORE:
+        return None
+    if not all(_decodes(part) for part in raw.split(b"/")):
+        return Skipped(_display(raw), UNDECODABLE)
+    path = raw.decode()
+    abs_path = flt.root + b"/" + raw
+    try:
+        lst = os.lstat(abs_path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(lst.st_mode):
+        try:
+            st = os.stat(abs_path)
+        except OSError as exc:
+            reason = SYMLINK_LOOP if exc.errno == errno.ELOOP else UNREADABLE
+            real = os.path.realpath(abs_path)
+            if reason == UNREADABLE and not _is_within(real, flt.real_root):
+                reason = SYMLINK_OUTSIDE
+            return Skipped(path, reason)
+        real = os.path.realpath(abs_path)
+        if not _is_within(real, flt.real_root):
+            return Skipped(path, SYMLINK_OUTSIDE)
+        if stat.S_ISDIR(st.st_mode) and _is_within(
+            os.path.realpath(os.path.dirname(abs_path)), real
+        ):
+            return Skipped(path, SYMLINK_LOOP)
+    else:
+        st = lst
+    if stat.S_ISDIR(st.st_mode):
+        return None
+    if verdict is not None:
+        return Skipped(path, verdict)
+    if not stat.S_ISREG(st.st_mode):
+        return Skipped(path, UNREADABLE)
+    if st.st_size > config.max_file_size:
+        return Skipped(path, TOO_LARGE)
+    return Candidate(path, Path(flt.root_str.rstrip("/") + "/" + path), st.st_size, st.st_mtime_ns)
 
 
 # --- reading ---------------------------------------------------------------------------
