@@ -1,0 +1,512 @@
+"""What the agent tools answer, computed over a session and its live index; no MCP here.
+
+`mcp_server.py` exposes these methods as MCP tools. Answers are plain dataclasses (the
+SDK derives the output schemas from them) and failures are our own errors, mapped to
+tool errors at the MCP boundary. Every answer is bounded and says how complete the
+index was when it was given: a tool call never waits for indexing to finish.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import walker
+from .errors import ClosedError, IndexLockedError, IndexNotFoundError, UsageError
+from .lifecycle import Session, State
+from .render import hit_dict
+from .search import CANDIDATES, MODES, Searcher, find_symbol
+from .similar import project_path, similar_to_location
+from .status import collect_status, live_progress
+from .watch import LiveIndex
+
+DEFAULT_MAX_CHARS = 8_000
+ENVELOPE_CHARS = 600  # query, coverage and cursor around the hits
+MAX_PAGE = 50
+MAX_DEPTH = CANDIDATES  # the searcher ranks this many candidates; nothing lies beyond
+MAX_CONTEXT_LINES = 400
+MAX_CONTEXT_CHARS = 20_000
+MAX_SNIPPET_QUERY_CHARS = 4_000
+REINDEX_WAIT_SECONDS = 120.0
+
+
+# ---------------------------------------------------------------------------- answers
+@dataclass
+class Coverage:
+    """How much of the project the answer could see."""
+
+    chunks: int
+    embedded: int | None
+    complete: bool  # nothing being indexed and (where it matters) every chunk has a vector
+    indexing: str | None = None  # what the writer is doing now, e.g. "embed 40%: ..."
+
+
+@dataclass
+class CodeHit:
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str | None
+    kind: str
+    language: str
+    score: float
+    snippet: str
+
+
+@dataclass
+class SearchAnswer:
+    query: str
+    mode: str  # the mode actually used (hybrid falls back to lexical without vectors)
+    results: list[CodeHit]
+    index: Coverage
+    next_cursor: str | None = None  # pass as `cursor` (same query) for the next page
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SymbolMatch:
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str | None
+    kind: str
+    language: str
+    match: str  # exact, qualified, case, prefix or fuzzy
+
+
+@dataclass
+class SymbolAnswer:
+    name: str
+    results: list[SymbolMatch]
+    index: Coverage
+
+
+@dataclass
+class SimilarAnswer:
+    results: list[CodeHit]
+    index: Coverage
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ContextAnswer:
+    path: str
+    start_line: int
+    end_line: int
+    total_lines: int
+    code: str
+    truncated: bool = False
+    next_start_line: int | None = None  # where to continue when truncated
+
+
+@dataclass
+class Indexing:
+    phase: str  # waiting_for_lock, scan, lexical, embed, optimize, idle, failed
+    percent: float | None
+    detail: str
+    writer: str  # "this server" or who else holds the writer lock
+
+
+@dataclass
+class StatusAnswer:
+    root: str
+    files: int
+    chunks: int
+    embedded: int
+    percent_embedded: float
+    stale_files: int | None
+    skipped: dict[str, int]
+    model: str | None
+    last_run: str | None
+    size_bytes: int
+    watching: bool
+    indexing: Indexing | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class ReindexAnswer:
+    done: bool  # False: still running in the background (see index_status)
+    files_changed: int = 0
+    files_deleted: int = 0
+    chunks_written: int = 0
+    files_total: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- cursors
+def encode_cursor(state: dict[str, Any]) -> str:
+    raw = json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        state = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise UsageError("invalid cursor; pass next_cursor exactly as returned") from None
+    ok = (
+        isinstance(state, dict)
+        and isinstance(state.get("q"), str)
+        and isinstance(state.get("o"), int)
+        and isinstance(state.get("n"), int)
+        and state.get("m") in MODES
+    )
+    if not ok:
+        raise UsageError("invalid cursor; pass next_cursor exactly as returned")
+    return state
+
+
+def _size(item: object) -> int:
+    return len(json.dumps(asdict(item), separators=(",", ":"), ensure_ascii=False))  # type: ignore[call-overload]
+
+
+# ---------------------------------------------------------------------------- tools
+class ProjectTools:
+    """The tools over one project; thread-safe (the SDK runs each call in a worker)."""
+
+    def __init__(self, session: Session, live: LiveIndex | None) -> None:
+        self.session = session
+        self.live = live
+        self.root = session.root
+        self._mutex = threading.Lock()
+        self._reader: Any = None
+        self._searcher: Searcher | None = None
+        self._retired: list[Any] = []
+
+    # ------------------------------------------------------------ plumbing
+    def start(self) -> None:
+        if self.live is not None:
+            self.live.start()
+        self.session.start_thread(self._warm, "mvs-warm")
+
+    def close(self) -> None:
+        self.session.close()  # stops and joins the writer, watcher and warm-up first
+        with self._mutex:
+            for store in [*self._retired, self._reader]:
+                if store is not None:
+                    store.close()
+            self._reader, self._searcher, self._retired = None, None, []
+
+    def _warm(self) -> None:
+        """Load the model and the search caches now, so the first question is quick."""
+        try:
+            embedder = self.session.embedder()
+            warm = getattr(embedder, "warm", None)
+            if warm is not None:
+                warm()
+            searcher = self._get_searcher()
+            if searcher is not None and not self.session.stop.requested:
+                searcher.search("warm up", limit=1, mode="lexical")
+        except Exception:
+            return  # warming is only an optimisation; real calls report their errors
+
+    def _get_searcher(self) -> Searcher | None:
+        """The reader's searcher, or None while no index exists yet."""
+        with self._mutex:
+            if self.session.state is State.CLOSED:
+                raise ClosedError("the server is shutting down")
+            if self._searcher is not None:
+                if -1 not in self._reader.version():
+                    return self._searcher
+                # Opened while the writer was still creating tables: open again.
+                self._retired.append(self._reader)
+                self._reader, self._searcher = None, None
+            from .store.lancedb import open_store
+
+            embedder = self.session.embedder()
+            try:
+                # A store of our own, apart from the writer's: readers never wait on writes.
+                self._reader = open_store(
+                    self.session.index_dir,
+                    model_id=embedder.model_id,
+                    dimensions=embedder.dimensions,
+                    writable=False,
+                )
+            except IndexNotFoundError:
+                return None
+            self._searcher = Searcher(self._reader, self.session.embedder)
+            return self._searcher
+
+    def _activity(self) -> Indexing | None:
+        live = self.live
+        if live is not None and live.writer:
+            act = live.activity()
+            if act.phase == "idle":
+                return None
+            return Indexing(act.phase, act.percent, act.detail, "this server")
+        if live is not None and live.activity().phase == "failed":
+            act = live.activity()
+            return Indexing(act.phase, None, act.detail, "none")
+        other = live_progress(self.session.index_dir)
+        if other is None:
+            return None
+        phase = str(other.get("phase") or "unknown")
+        if phase == "idle":
+            return None
+        percent = other.get("percent")
+        return Indexing(
+            phase,
+            float(percent) if isinstance(percent, int | float) else None,
+            str(other.get("detail") or ""),
+            str(other.get("holder") or "another process"),
+        )
+
+    def _coverage(self, chunks: int, embedded: int | None) -> Coverage:
+        act = self._activity()
+        text = None
+        if act is not None:
+            pct = f" {act.percent:.0f}%" if act.percent is not None else ""
+            text = f"{act.phase}{pct}: {act.detail}".rstrip(": ")
+            if act.writer != "this server":
+                text += f" (by {act.writer})"
+        complete = act is None and (embedded is None or embedded >= chunks)
+        return Coverage(chunks, embedded, complete, text)
+
+    def _not_indexed(self) -> Coverage:
+        cov = self._coverage(0, 0)
+        if cov.indexing is None:
+            cov.indexing = "no index yet: building it" if self.live else "no index yet"
+        cov.complete = False
+        return cov
+
+    # ------------------------------------------------------------ tools
+    def search_code(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        language: str | None = None,
+        path_glob: str | None = None,
+        mode: str = "hybrid",
+        cursor: str | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> SearchAnswer:
+        offset = 0
+        if cursor:
+            state = decode_cursor(cursor)
+            if query and query.strip() != state["q"].strip():
+                raise UsageError("this cursor belongs to another query; repeat its query")
+            query, offset, limit, mode = state["q"], state["o"], state["n"], state["m"]
+            language, path_glob = state.get("l"), state.get("g")
+        if not 1 <= limit <= MAX_PAGE:
+            raise UsageError(f"limit must be between 1 and {MAX_PAGE}")
+        searcher = self._get_searcher()
+        if searcher is None:
+            if not query.strip():
+                raise UsageError("the query is empty")
+            return SearchAnswer(query, mode, [], self._not_indexed())
+        depth = min(offset + limit + 1, MAX_DEPTH)
+        result = searcher.search(
+            query, limit=depth, language=language, path_glob=path_glob, mode=mode
+        )
+        page: list[CodeHit] = []
+        used = 0
+        budget = max(max_chars - ENVELOPE_CHARS, 200)
+        window = result.hits[offset : offset + limit]
+        for hit in window:
+            item = CodeHit(**hit_dict(hit))
+            cost = _size(item)
+            if page and used + cost > budget:
+                break
+            page.append(item)
+            used += cost
+        notes = list(result.notes)
+        shown = offset + len(page)
+        next_cursor = None
+        if len(page) < len(window) or (len(result.hits) > shown and shown < MAX_DEPTH):
+            next_cursor = encode_cursor(
+                {"q": query, "o": shown, "n": limit, "m": mode, "l": language, "g": path_glob}
+            )
+            if len(page) < len(window):
+                notes.append(f"cut to {len(page)} results by the {max_chars}-character budget")
+        return SearchAnswer(
+            result.query,
+            result.mode,
+            page,
+            self._coverage(result.chunks, result.embedded),
+            next_cursor,
+            notes,
+        )
+
+    def find_symbol(self, name: str, *, kind: str | None = None, limit: int = 20) -> SymbolAnswer:
+        if not 1 <= limit <= 100:
+            raise UsageError("limit must be between 1 and 100")
+        searcher = self._get_searcher()
+        if searcher is None:
+            if not name.strip():
+                raise UsageError("the symbol name is empty")
+            return SymbolAnswer(name, [], self._not_indexed())
+        catalog = self._reader.chunk_catalog()
+        matches = find_symbol(catalog, name, kind=kind, limit=limit)
+        results = [
+            SymbolMatch(c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, m)
+            for c, m in matches
+        ]
+        return SymbolAnswer(name, results, self._coverage(len(catalog), None))
+
+    def find_similar(
+        self,
+        path: str | None = None,
+        *,
+        line: int | None = None,
+        code: str | None = None,
+        limit: int = 10,
+    ) -> SimilarAnswer:
+        if (path is None) == (code is None):
+            raise UsageError("give either path (optionally with line) or code, not both")
+        if code is not None and line is not None:
+            raise UsageError("line goes with path, not with code")
+        if not 1 <= limit <= MAX_PAGE:
+            raise UsageError(f"limit must be between 1 and {MAX_PAGE}")
+        if path is not None:
+            project_path(self.root, path)  # refuse escapes before anything else
+        searcher = self._get_searcher()
+        if searcher is None:
+            raise IndexNotFoundError("the index is still being built; try again shortly")
+        if code is not None:
+            if not code.strip():
+                raise UsageError("code is empty")
+            result = searcher.similar_to_text(code[:MAX_SNIPPET_QUERY_CHARS], limit=limit)
+        else:
+            assert path is not None
+            result = similar_to_location(
+                self.root, self._reader, searcher, path, line=line, limit=limit
+            )
+        hits = [CodeHit(**hit_dict(h)) for h in result.hits]
+        return SimilarAnswer(hits, self._coverage(result.chunks, result.embedded), result.notes)
+
+    def get_context(self, path: str, start_line: int, end_line: int) -> ContextAnswer:
+        if start_line < 1 or end_line < start_line:
+            raise UsageError("need 1 <= start_line <= end_line")
+        rel = project_path(self.root, path)
+        config = self.session.config
+        if walker.is_ignored(self.root, rel, config):
+            raise UsageError(f"{rel} is excluded from the index (ignore rules or a likely secret)")
+        abs_path = self.root / rel
+        try:
+            st = abs_path.stat()
+        except OSError:
+            raise UsageError(f"no such file: {rel}") from None
+        if not abs_path.is_file():
+            raise UsageError(f"not a file: {rel}")
+        source = walker.read_source(
+            walker.Candidate(rel, abs_path, st.st_size, st.st_mtime_ns), config
+        )
+        if isinstance(source, walker.Skipped):
+            raise UsageError(f"{rel} is not served ({source.reason.replace('_', ' ')})")
+        lines = source.text.splitlines()
+        if start_line > max(len(lines), 1):
+            raise UsageError(f"{rel} has only {len(lines)} lines")
+        last = min(end_line, len(lines), start_line + MAX_CONTEXT_LINES - 1)
+        out: list[str] = []
+        used = 0
+        for number in range(start_line, last + 1):
+            text = lines[number - 1]
+            if out and used + len(text) + 1 > MAX_CONTEXT_CHARS:
+                break
+            out.append(text[:MAX_CONTEXT_CHARS])
+            used += len(text) + 1
+        shown_end = start_line + len(out) - 1
+        wanted_end = min(end_line, len(lines))
+        truncated = shown_end < wanted_end
+        return ContextAnswer(
+            rel,
+            start_line,
+            shown_end,
+            len(lines),
+            "\n".join(out),
+            truncated,
+            shown_end + 1 if truncated else None,
+        )
+
+    def index_status(self) -> StatusAnswer:
+        searcher = self._get_searcher()
+        activity = self._activity()
+        watching = self.live is not None and self.live.watching.is_set()
+        last_error = self.live.last_error if self.live is not None else None
+        if searcher is None:
+            return StatusAnswer(
+                root=str(self.root),
+                files=0,
+                chunks=0,
+                embedded=0,
+                percent_embedded=0.0,
+                stale_files=None,
+                skipped={},
+                model=None,
+                last_run=None,
+                size_bytes=0,
+                watching=watching,
+                indexing=activity or Indexing("waiting", None, "no index yet", "none"),
+                last_error=last_error,
+            )
+        st = collect_status(self.root, self.session.config, store=self._reader)
+        pct = round(100.0 * st.embedded / st.chunks, 1) if st.chunks else 100.0
+        return StatusAnswer(
+            root=st.root,
+            files=st.files,
+            chunks=st.chunks,
+            embedded=st.embedded,
+            percent_embedded=pct,
+            stale_files=st.stale_files,
+            skipped=dict(st.skipped),
+            model=st.model_id,
+            last_run=st.last_run,
+            size_bytes=st.size_bytes,
+            watching=watching,
+            indexing=activity,
+            last_error=last_error,
+        )
+
+    def reindex(self, paths: list[str] | None = None, *, force: bool = False) -> ReindexAnswer:
+        live = self.live
+        if live is None:
+            raise UsageError("this server was started without indexing (read-only)")
+        if paths is not None and not paths:
+            raise UsageError("paths is empty; leave it out to update the whole project")
+        if paths and force:
+            raise UsageError("force rebuilds the whole project; give it without paths")
+        rels = [project_path(self.root, p) for p in paths] if paths else None
+        if not live.writer:
+            act = live.activity()
+            if act.phase == "failed":
+                raise UsageError(f"indexing is stopped: {act.detail}")
+            raise IndexLockedError(
+                f"the index is being written by {live.holder or 'another process'};"
+                " that process keeps it up to date",
+                hint="this server takes over when it exits",
+            )
+        job = live.submit(rels, force=force)
+        stop = self.session.stop
+        deadline = time.monotonic() + REINDEX_WAIT_SECONDS
+        while not job.done.wait(0.1):
+            if stop.requested or time.monotonic() >= deadline:
+                return ReindexAnswer(
+                    False, notes=["still running in the background; see index_status"]
+                )
+        if job.error is not None:
+            raise job.error
+        r = job.report
+        assert r is not None
+        notes = []
+        if live.activity().phase == "embed" or r.chunks_written:
+            notes.append("lexical index updated; vectors for new chunks follow in the background")
+        return ReindexAnswer(
+            done=True,
+            files_changed=r.files_changed,
+            files_deleted=r.files_deleted,
+            chunks_written=r.chunks_written,
+            files_total=r.files_total,
+            chunks_total=r.chunks_total,
+            seconds=round(r.seconds, 3),
+            notes=notes,
+        )

@@ -1,0 +1,348 @@
+"""The MCP server: six tools over a live index. The only module that imports `mcp`.
+
+`serve_stdio` owns the process while it serves: the protocol gets private copies of
+stdin and stdout and fds 0/1 are pointed at /dev/null and stderr, so nothing a library
+prints can corrupt the stream. It ends on stdin EOF or on SIGINT/SIGTERM (through the
+session's stop token), then closes the session, which stops and joins every worker.
+"""
+
+# No `from __future__ import annotations`: the SDK reads the tool signatures at run time.
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import anyio
+import anyio.to_thread
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from . import __version__
+from .agent_tools import (
+    DEFAULT_MAX_CHARS,
+    MAX_PAGE,
+    ContextAnswer,
+    ProjectTools,
+    ReindexAnswer,
+    SearchAnswer,
+    SimilarAnswer,
+    StatusAnswer,
+    SymbolAnswer,
+)
+from .config import Config
+from .embedding import Embedder
+from .errors import MVSError
+from .lifecycle import Session, signals_to
+from .watch import LiveIndex
+
+log = logging.getLogger("mcp_vector_search.mcp")
+T = TypeVar("T")
+
+INSTRUCTIONS = """\
+Semantic and lexical search over this project's source code, kept fresh while you edit.
+Start with search_code for questions about behaviour or concepts ("where are uploads
+retried?"), find_symbol to jump to a definition by name, get_context to read around a hit,
+find_similar for code like a given place or snippet. Use grep only to list every literal
+occurrence of a string. Answers are bounded; follow next_cursor / next_start_line for more.
+Each answer says how complete the index is (index.complete / index.indexing)."""
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+
+def _answer(call: Callable[[], T]) -> CallToolResult:
+    """Run a tool body: our errors become tool errors; answers go out as compact JSON.
+
+    The SDK would indent the text copy of the structured result; compact JSON keeps the
+    answer inside its character budget in the agent's context window.
+    """
+    try:
+        answer = call()
+    except MVSError as exc:
+        hint = f" (hint: {exc.hint})" if exc.hint else ""
+        raise ToolError(f"{exc}{hint}") from None
+    except ToolError:
+        raise
+    except Exception as exc:
+        # A bug, not a user error: one log line and a plain tool error, never a traceback.
+        log.error("tool failed: %s: %s", type(exc).__name__, exc)
+        raise ToolError(f"internal error ({type(exc).__name__}); see the server log") from None
+    data = asdict(answer)  # type: ignore[call-overload]
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+def build_server(tools: ProjectTools) -> MCPServer:
+    server = MCPServer(
+        "mcp-vector-search", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
+    )
+
+    @server.tool(
+        description=(
+            "Search this project's code by meaning and by words, ranked: use it instead of"
+            " grep when you don't know the exact text (a behaviour, a concept, an error you"
+            " saw) or want the most relevant definitions first. Returns spans with path,"
+            " start/end line, symbol, kind, score and a short snippet, within max_chars;"
+            " pass next_cursor back (same query) for more. grep is still the tool for listing"
+            " every literal occurrence."
+        ),
+        annotations=READ_ONLY,
+    )
+    def search_code(
+        query: Annotated[str, Field(description="Words, a question, or identifiers.")],
+        limit: Annotated[int, Field(ge=1, le=MAX_PAGE, description="Results per page.")] = 10,
+        language: Annotated[
+            str | None, Field(description="Only this language: python, go, javascript, ...")
+        ] = None,
+        path_glob: Annotated[
+            str | None, Field(description="Only paths matching this glob, e.g. 'src/**/*.py'.")
+        ] = None,
+        mode: Annotated[
+            Literal["hybrid", "semantic", "lexical"],
+            Field(description="hybrid (default) blends lexical and vector ranking."),
+        ] = "hybrid",
+        cursor: Annotated[
+            str | None, Field(description="next_cursor from a previous answer: the next page.")
+        ] = None,
+        max_chars: Annotated[
+            int, Field(ge=1_000, le=50_000, description="Character budget for the answer.")
+        ] = DEFAULT_MAX_CHARS,
+    ) -> Annotated[CallToolResult, SearchAnswer]:
+        return _answer(
+            lambda: tools.search_code(
+                query,
+                limit=limit,
+                language=language,
+                path_glob=path_glob,
+                mode=mode,
+                cursor=cursor,
+                max_chars=max_chars,
+            )
+        )
+
+    @server.tool(
+        description=(
+            "Find where a function, class, method or type is defined, by name: exact matches"
+            " first, then qualified, case-insensitive, prefix and fuzzy ones. Use it instead"
+            " of grepping for 'def X' or 'class X': you get definitions with their line"
+            " spans, not every call site and comment."
+        ),
+        annotations=READ_ONLY,
+    )
+    def find_symbol(
+        name: Annotated[str, Field(description="A name like 'send' or 'Client.send'.")],
+        kind: Annotated[
+            str | None, Field(description="Only this kind: function, class, method, ...")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    ) -> Annotated[CallToolResult, SymbolAnswer]:
+        return _answer(lambda: tools.find_symbol(name, kind=kind, limit=limit))
+
+    @server.tool(
+        description=(
+            "Find code similar to a place in the project (path, and optionally a line inside"
+            " a definition) or to a snippet passed as code. Use it to find duplicates, other"
+            " implementations of a pattern, or examples to follow: grep cannot match code by"
+            " shape or meaning."
+        ),
+        annotations=READ_ONLY,
+    )
+    def find_similar(
+        path: Annotated[
+            str | None, Field(description="Project-relative file path (or give code instead).")
+        ] = None,
+        line: Annotated[
+            int | None, Field(ge=1, description="A line inside the definition to compare.")
+        ] = None,
+        code: Annotated[str | None, Field(description="A code snippet to compare.")] = None,
+        limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 10,
+    ) -> Annotated[CallToolResult, SimilarAnswer]:
+        return _answer(lambda: tools.find_similar(path, line=line, code=code, limit=limit))
+
+    @server.tool(
+        description=(
+            "Read lines start_line..end_line of a project file, to expand a search hit."
+            " Use it instead of cat/sed: bounded (400 lines, 20,000 characters; continue at"
+            " next_start_line), and only files inside the project that are not ignored or"
+            " likely secrets."
+        ),
+        annotations=READ_ONLY,
+    )
+    def get_context(
+        path: Annotated[str, Field(description="Project-relative file path.")],
+        start_line: Annotated[int, Field(ge=1)],
+        end_line: Annotated[int, Field(ge=1)],
+    ) -> Annotated[CallToolResult, ContextAnswer]:
+        return _answer(lambda: tools.get_context(path, start_line, end_line))
+
+    @server.tool(
+        description=(
+            "How complete and fresh the index is: files, chunks, chunks with vectors, stale"
+            " files, skipped files, and any indexing in progress with its percentage. Use it"
+            " when answers look incomplete or after large changes."
+        ),
+        annotations=READ_ONLY,
+    )
+    def index_status() -> Annotated[CallToolResult, StatusAnswer]:
+        return _answer(tools.index_status)
+
+    @server.tool(
+        description=(
+            "Bring the index up to date now. The server already watches files, so this is"
+            " rarely needed: pass paths to refresh just those files. force=true re-reads"
+            " every file from scratch; use it only when explicitly asked."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    def reindex(
+        paths: Annotated[
+            list[str] | None, Field(description="Project-relative files to refresh.")
+        ] = None,
+        force: Annotated[bool, Field(description="Re-read every file (slow).")] = False,
+    ) -> Annotated[CallToolResult, ReindexAnswer]:
+        return _answer(lambda: tools.reindex(paths, force=force))
+
+    return server
+
+
+def open_tools(
+    root: Path,
+    config: Config,
+    *,
+    embedder_factory: Callable[[], Embedder] | None = None,
+    index: bool = True,
+    watch: bool = True,
+    start: bool = True,
+) -> ProjectTools:
+    """ProjectTools over a new session, indexing and watching in the background if asked."""
+    session = Session(root, config, embedder_factory=embedder_factory)
+    live = LiveIndex(session, watch=watch, command="mcp") if index else None
+    tools = ProjectTools(session, live)
+    if start:
+        tools.start()
+    return tools
+
+
+# ---------------------------------------------------------------------------- stdio
+class _StdinLines:
+    """Protocol lines from stdin; a blocked read is abandoned on cancellation.
+
+    The SDK's own reader can't be cancelled while it waits for a line, so a stop request
+    would wait for the client to speak. An abandoned read is harmless: the process exits
+    without finalizing the interpreter.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._file = open(fd, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+
+    def __aiter__(self) -> "_StdinLines":
+        return self
+
+    async def __anext__(self) -> str:
+        line = await anyio.to_thread.run_sync(self._file.readline, abandon_on_cancel=True)
+        if not line:
+            raise StopAsyncIteration
+        return line
+
+
+def _claim_stdio() -> tuple[int, int]:
+    """Private copies of fds 0 and 1 for the protocol; 0 -> /dev/null, 1 -> stderr."""
+    import fcntl
+
+    proto_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
+    proto_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    return proto_in, proto_out
+
+
+class _OneLine(logging.Formatter):
+    """Log records as single lines: an exception becomes its type and message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        exc = record.exc_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        text = super().format(record)
+        if exc and exc[1] is not None:
+            text += f" ({type(exc[1]).__name__}: {exc[1]})"
+        return text.replace("\n", " | ")
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine("mcp-vector-search: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    if os.environ.get("MVS_LOG_LEVEL"):
+        root.setLevel(os.environ["MVS_LOG_LEVEL"].upper())
+
+
+async def _serve(server: MCPServer, tools: ProjectTools, proto_in: int, proto_out: int) -> None:
+    stop = tools.session.stop
+    stdin: Any = _StdinLines(proto_in)
+    stdout = anyio.wrap_file(open(proto_out, "w", encoding="utf-8", closefd=False))  # noqa: SIM115
+    lowlevel = server._lowlevel_server  # the SDK's public runner insists on the real stdin
+    async with anyio.create_task_group() as tg:
+
+        async def cancel_on_stop() -> None:
+            while not stop.requested:
+                await anyio.sleep(0.1)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(cancel_on_stop)
+        async with stdio_server(stdin, stdout) as (read_stream, write_stream):
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+        tg.cancel_scope.cancel()  # stdin reached EOF
+
+
+def serve_stdio(
+    root: Path,
+    config: Config,
+    *,
+    embedder_factory: Callable[[], Embedder] | None = None,
+    index: bool = True,
+    watch: bool = True,
+) -> int:
+    """Serve MCP on stdin/stdout until EOF or a signal; returns the exit code."""
+    _configure_logging()
+    proto_in, proto_out = _claim_stdio()
+    tools = open_tools(
+        root, config, embedder_factory=embedder_factory, index=index, watch=watch, start=False
+    )
+    server = build_server(tools)
+    code = 0
+    with signals_to(tools.session.stop):
+        try:
+            tools.start()
+            anyio.run(_serve, server, tools, proto_in, proto_out)
+        except MVSError as exc:
+            log.error("%s", exc)
+            code = exc.exit_code
+        except Exception as exc:
+            # The client went away mid-write, or a bug: one line, never a traceback.
+            leaves = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
+            if all(isinstance(e, BrokenPipeError | ConnectionError) for e in leaves):
+                log.info("client went away")
+            else:
+                log.error(
+                    "server stopped: %s", "; ".join(f"{type(e).__name__}: {e}" for e in leaves)
+                )
+                code = 1
+        finally:
+            tools.close()
+    return code
