@@ -275,6 +275,48 @@ def test_project_inside_a_repo_uses_parent_gitignores(tmp_path: Path, home: Path
     assert walk_paths(repo / "pkg") == expected == {"a.py"}
 
 
+@needs_git
+def test_project_two_levels_below_the_repo_top(tmp_path: Path, home: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(tmp_path, home, "init", "-q", str(repo))
+    write(repo, ".gitignore", "*.tmp\n")
+    write(repo, "a/.gitignore", "/b/anchored.py\n**/deep.py\n!keep.tmp\n")
+    for rel in ("a/b/x.py", "a/b/anchored.py", "a/b/c/deep.py", "a/b/y.tmp", "a/b/keep.tmp"):
+        write(repo, rel)
+    expected = {p.removeprefix("a/b/") for p in git_files(repo, home) if p.startswith("a/b/")}
+    assert walk_paths(repo / "a" / "b") == expected == {"x.py", "keep.tmp"}
+
+
+@needs_git
+def test_linked_worktree_reads_the_common_info_exclude(tmp_path: Path, home: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(tmp_path, home, "init", "-q", str(repo))
+    write(repo, "a.py")
+    git(repo, home, "add", "-A")
+    git(repo, home, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    git(repo, home, "worktree", "add", "-q", str(tmp_path / "wt"))
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "exclude").write_text("local-only.py\n")
+    wt = tmp_path / "wt"
+    write(wt, "local-only.py")
+    write(wt, "new.py")
+    assert (wt / ".git").is_file()
+    assert walk_paths(wt) == git_files(wt, home) == {"a.py", "new.py"}
+
+
+def test_root_given_through_a_symlink(tmp_path: Path) -> None:
+    write(tmp_path, "real/a.py")
+    (tmp_path / "real" / "inner").symlink_to(tmp_path / "real" / "sub", target_is_directory=True)
+    write(tmp_path, "real/sub/b.py")
+    (tmp_path / "alias").symlink_to(tmp_path / "real", target_is_directory=True)
+    result = walk(tmp_path / "alias", Config())
+    assert [c.path for c in result.files] == ["a.py", "sub/b.py"]
+    assert result.files[0].abs_path == tmp_path / "alias" / "a.py"
+    assert isinstance(read_source(result.files[1], Config()), Source)
+
+
 def test_respect_gitignore_false_ignores_gitignore(tmp_path: Path) -> None:
     write(tmp_path, ".gitignore", "*.py\n")
     write(tmp_path, "a.py")
