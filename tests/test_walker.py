@@ -614,6 +614,19 @@ def test_walk_rejects_a_missing_root(tmp_path: Path) -> None:
         walk(tmp_path / "missing", Config())
 
 
+def test_unlistable_root_raises_instead_of_looking_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "a.py")
+
+    def scandir(path: bytes) -> object:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(walker.os, "scandir", scandir)
+    with pytest.raises(UsageError, match="cannot list"):
+        walk(tmp_path, Config())
+
+
 # --- symlinks ------------------------------------------------------------------------
 
 

@@ -6,6 +6,21 @@ with one of the SKIP_REASONS, so the index can show why a file is missing.
 
 Names are handled as bytes throughout, as git does, so ignore rules agree with
 `git ls-files` for every name, and names that are not UTF-8 can be reported.
+
+How a path is decided, first match wins:
+  1. never: .git/.hg/.svn/.bzr, our index dir, a directory holding pyvenv.cfg;
+  2. ignore files, with git's precedence (a deeper directory beats a shallower one,
+     the last matching line in a file wins): the repository's info/exclude, then per
+     directory its .gitignore and, above that, its .mcpvsignore (same syntax). When the
+     root is inside a repository, the .gitignore files above it count as well;
+  3. built-in excludes (node_modules, build, lock files, ...) unless a .mcpvsignore
+     line re-included the path; a .gitignore negation does not, so the common
+     `*` + `!*/` whitelist idiom cannot drag node_modules in;
+  4. secrets (.env, keys) unless index_secrets; then the `exclude` setting, which wins
+     over `include`; then `include`, where the nearest matching level (the file or
+     one of its directories) decides.
+A file inside a pruned directory can never come back, as in git; pruned directories
+are not descended into at all.
 """
 
 from __future__ import annotations
@@ -47,6 +62,9 @@ SKIP_REASONS: tuple[str, ...] = (
 
 MVS_IGNORE_NAME = ".mcpvsignore"
 
+# Verdict for paths walk() does not mention at all (ignore rules, built-in excludes).
+_IGNORE = "ignore"
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -82,8 +100,8 @@ def hash_bytes(data: bytes) -> str:
 
 
 # --- built-in name rules -----------------------------------------------------------
-# All names compared lower-cased where case carries no meaning (extensions), exact
-# otherwise. Bytes, because the walk is in bytes.
+# File names are compared lower-cased (Cargo.lock, ID_RSA, LOGO.PNG), directory names
+# exactly. Bytes, because the walk is in bytes.
 
 # Never indexed, never re-includable: version control internals and our own index.
 _HARD_DIRS = frozenset({b".git", b".hg", b".svn", b".bzr", INDEX_DIR_NAME.encode()})
@@ -291,7 +309,7 @@ def _git_dir(dot_git: bytes) -> bytes | None:
 def _info_exclude_rules(dot_git: bytes, base_len: int) -> tuple[Rule, ...]:
     gitdir = _git_dir(dot_git)
     if gitdir is None:
-        return []
+        return ()
     data = _read_small(os.path.join(gitdir, b"info", b"exclude"))
     return _parse_cached(data, base_len=base_len, source=SOURCE_GIT) if data else ()
 
@@ -411,35 +429,35 @@ class _Filter:
     def file_verdict(
         self, rules: tuple[Rule, ...], rel: bytes, name: bytes, include: bool | None
     ) -> str | None:
-        """For a file: "ignore", a skip reason decided by name, or None to go on."""
+        """For a file: _IGNORE, a skip reason decided by name, or None to go on."""
         if name == b".git":
-            return "ignore"
+            return _IGNORE
         forced = False
         if rules:
             rule = match_rules(rules, self.prefix + rel if self.prefix else rel, name, False)
             if rule is not None:
                 if not rule.negated:
-                    return "ignore"
+                    return _IGNORE
                 forced = rule.source == SOURCE_MVS
         category = _name_category(name.lower())
         if category is _SECRET:
             if not self.index_secrets:
-                return "ignore"
+                return _IGNORE
             category = None
         elif category is _DEFAULT_IGNORED:
             if not forced:
-                return "ignore"
+                return _IGNORE
             category = None  # lock files are a default, not a safety rule
         if self.exclude:
             rule = self.exclude.decide(rel, False)
             if rule is not None and not rule.negated:
-                return "ignore"
+                return _IGNORE
         if self.include:
             rule = self.include.decide(rel, False)
             if rule is not None:
                 include = not rule.negated
             if not include:
-                return "ignore"
+                return _IGNORE
         return category
 
 
@@ -526,10 +544,11 @@ class _Walker:
         try:
             with os.scandir(d.abs) as it:
                 entries = list(it)
-        except FileNotFoundError:
-            return  # removed while we walked: nothing left to report
-        except OSError:
-            if d.rel:
+        except OSError as exc:
+            if not d.rel:
+                # An empty result would read as "every file was deleted" to the indexer.
+                raise UsageError(f"{self.flt.root_str}: cannot list: {exc.strerror}") from None
+            if not isinstance(exc, FileNotFoundError):  # removed while we walked: gone
                 self._skip(d.rel.rstrip(b"/"), UNREADABLE)
             return
         has = {e.name for e in entries if e.name in _INTERESTING}
@@ -568,7 +587,7 @@ class _Walker:
         self, d: _Dir, entry: os.DirEntry[bytes], rel: bytes, rules: tuple[Rule, ...], is_file: bool
     ) -> None:
         verdict = self.flt.file_verdict(rules, rel, entry.name, d.include)
-        if verdict == "ignore":
+        if verdict == _IGNORE:
             return
         if not _decodes(entry.name):
             self._skip(rel, UNDECODABLE)
@@ -609,7 +628,7 @@ class _Walker:
                 return
         else:
             verdict = flt.file_verdict(rules, rel, name, d.include)
-            if verdict == "ignore":
+            if verdict == _IGNORE:
                 return
         if not _decodes(name):
             self._skip(rel, UNDECODABLE)
@@ -680,9 +699,6 @@ def _filter_for(root: Path, config: Config) -> _Filter:
         _filters.clear()
     _filters[key] = (now, flt)
     return flt
-
-
-_IGNORE = "ignore"
 
 
 def _normalise(flt: _Filter, rel_path: str | os.PathLike[str]) -> bytes | None:
@@ -824,7 +840,9 @@ def _real_root_of(root: str) -> str:
 def _root_of(cand: Candidate) -> str | None:
     full = str(cand.abs_path)
     suffix = "/" + cand.path
-    return full[: -len(suffix)] or "/" if full.endswith(suffix) else None
+    if not full.endswith(suffix):
+        return None
+    return full[: -len(suffix)] or "/"
 
 
 def _real_path_of_fd(fd: int, fallback: str) -> str:
