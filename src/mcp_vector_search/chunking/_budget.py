@@ -21,6 +21,7 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 OVERLAP = 0.2  # share of a piece's budget repeated at the start of the next piece
 MAX_OVERLAP_ROWS = 10
+SURELY_OVER_CHARS_PER_TOKEN = 24
 _TITLE_PATH_CHARS = 100
 
 # A run of n letters (or digits) counts ceil(n / 4) = 1 + floor((n - 1) / 4): the run plus
@@ -111,16 +112,26 @@ def materialize(
             for p in preps
         ]
     else:
-        counts = _count(count, ["", *(p.whole for p in preps)])
+        # A single line longer than this many characters per token of budget overflows
+        # with any real tokenizer and is cut by characters, each cut counted: counting it
+        # whole first would only tokenize it one extra time.
+        surely_long = max_tokens * SURELY_OVER_CHARS_PER_TOKEN
+
+        def counted(p: _Prepared) -> bool:
+            return p.seg.start < p.seg.end or len(p.whole) <= surely_long
+
+        counts = _count(count, ["", *(p.whole for p in preps if counted(p))])
         specials = counts[0]
-        whole_counts = counts[1:]
+        found = iter(counts[1:])
+        whole_counts = [next(found) if counted(p) else -1 for p in preps]
 
     pieces: list[_Piece] = []
     oversized: list[tuple[_Prepared, int]] = []
     for prep, n in zip(preps, whole_counts, strict=True):
         seg = prep.seg
         too_many_lines = seg.max_lines is not None and seg.end - seg.start + 1 > seg.max_lines
-        if n <= max_tokens and not too_many_lines:
+        # -1: not counted (surely too long).
+        if 0 <= n <= max_tokens and not too_many_lines:
             prep.head = _join(prep.title, seg.head)
             pieces.append(_Piece(prep, seg.start, seg.end, True, verified=True))
         else:
@@ -130,9 +141,8 @@ def materialize(
         pieces.extend(_split_all(lines, oversized, specials, max_tokens, count, line_tokens))
         pieces = _verify(lines, pieces, max_tokens, count)
 
-    chunks = [_to_chunk(path, language, lines, p) for p in pieces]
-    chunks.sort(key=lambda c: (c.start_line, c.end_line))
-    return chunks
+    pieces.sort(key=lambda p: (p.start, p.end, p.cut[0] if p.cut else 0))
+    return [_to_chunk(path, language, lines, p) for p in pieces]
 
 
 def _count(count: TokenCounter, texts: list[str]) -> list[int]:

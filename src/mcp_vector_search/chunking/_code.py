@@ -37,7 +37,7 @@ MIN_NESTED_ROWS = 3
 # (license headers, commented-out code) are chunks of their own.
 MAX_LEADING_RUN = 6
 MAX_LEADING_NODES = 200
-SIGNATURE_ROWS = 4
+SIGNATURE_BYTES = 600
 SIGNATURE_CHARS = 120
 DOC_CHARS = 100
 MEMBERS_CHARS = 160
@@ -121,9 +121,14 @@ def end_row(node: Node) -> int:
 
 
 def _starts_line(node: Node, src: bytes) -> bool:
+    """True when only whitespace precedes `node` on its line."""
+    column = node.start_point.column
     start = node.start_byte
-    line_start = src.rfind(b"\n", 0, start) + 1
-    return not src[line_start:start].strip()
+    # Bounded look-back: a deep column (minified code) is never "only indentation", and
+    # scanning the whole line for every definition on it would be quadratic.
+    if column > 256:
+        return False
+    return not src[start - column : start].strip()
 
 
 def _unwrap(node: Node, wrappers: frozenset[str]) -> Node:
@@ -183,20 +188,20 @@ def _leading(outer: Node, src: bytes) -> tuple[int, list[Node]]:
     return start, found
 
 
-def _signature(node: Node, lines: Sequence[str], src: bytes) -> str:
-    name = node.child_by_field_name("name")
-    first = name.start_point.row if name is not None else node.start_point.row
-    first = max(first, node.start_point.row)
+def _signature(node: Node, src: bytes) -> str:
+    """The definition's text up to its body (`def f(a, b):`, `fn new(x: i32) -> Self`)."""
     body = node.child_by_field_name("body")
     if body is None:
         body = next((c for c in node.named_children if c.type in BODY_TYPES), None)
-    last = first
-    if body is not None and body.start_point.row > first:
-        # A body opening its own line (Python blocks, Allman braces) is not signature.
-        last = body.start_point.row - 1 if _starts_line(body, src) else body.start_point.row
-    last = min(last, first + SIGNATURE_ROWS - 1, len(lines) - 1)
-    text = " ".join(lines[r].strip() for r in range(first, last + 1))
-    return _SPACE.sub(" ", text)[:SIGNATURE_CHARS].strip()
+    start = node.start_byte
+    limit = start + SIGNATURE_BYTES
+    if body is not None and body.start_byte > start:
+        end = min(body.start_byte, limit)
+    else:
+        newline = src.find(b"\n", start, limit)
+        end = newline if newline != -1 else min(node.end_byte, limit)
+    text = _SPACE.sub(" ", src[start:end].decode("utf-8", "replace")).strip()
+    return text[:SIGNATURE_CHARS].rstrip()
 
 
 def _clean_doc(raw: str) -> str:
@@ -259,7 +264,7 @@ def _collect(spec: Spec, language: str, root: Node, lines: Sequence[str], src: b
                 core=outer.start_point.row,
                 start_byte=outer.start_byte,
                 end_byte=outer.end_byte,
-                sig=_signature(node, lines, src),
+                sig=_signature(node, src),
                 doc=_docstring(node, leading, language),
             )
         )

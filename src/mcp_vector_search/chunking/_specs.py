@@ -203,8 +203,16 @@ def rust_impl_name(node: Node) -> str | None:
     return clean_name(node_text(node.child_by_field_name("type")))
 
 
+def has_body(node: Node) -> bool:
+    if node.child_by_field_name("body") is not None:
+        return True
+    return any(c.type in BODY_TYPES for c in node.named_children)
+
+
 def needs_body(node: Node, kind: str) -> str | None:
-    return kind if node.child_by_field_name("body") is not None else None
+    """Only definitions with a body: a bodyless one (`mod x;`, an interface's or abstract
+    method signature) stays part of the enclosing chunk's text."""
+    return kind if has_body(node) else None
 
 
 # --- JavaScript / TypeScript --------------------------------------------------------------
@@ -252,6 +260,11 @@ def kotlin_class_kind(node: Node, kind: str) -> str | None:
 
 def kotlin_type_name(node: Node) -> str | None:
     return _first_child_text(node, frozenset({"type_identifier", "simple_identifier"}))
+
+
+def kotlin_function_name(node: Node) -> str | None:
+    # The receiver type of an extension function comes first as a user_type, not a name.
+    return _first_child_text(node, frozenset({"simple_identifier"}))
 
 
 def kotlin_companion_name(node: Node) -> str | None:
@@ -304,6 +317,7 @@ def _defs(**entries: Def) -> Mapping[str, Def]:
 _FN = Def("function")
 _METHOD = Def("method")
 _CLASS = Def("class")
+_METHOD_WITH_BODY = Def("method", field_name, needs_body)
 
 _JS_DEFS = {
     "function_declaration": _FN,
@@ -406,7 +420,7 @@ SPECS: Final[Mapping[str, Spec]] = MappingProxyType(
                 annotation_type_declaration=Def("interface"),
                 enum_declaration=Def("enum"),
                 record_declaration=_CLASS,
-                method_declaration=_METHOD,
+                method_declaration=_METHOD_WITH_BODY,
                 constructor_declaration=_METHOD,
                 compact_constructor_declaration=_METHOD,
             ),
@@ -430,7 +444,7 @@ SPECS: Final[Mapping[str, Spec]] = MappingProxyType(
                 struct_declaration=Def("struct"),
                 interface_declaration=Def("interface"),
                 enum_declaration=Def("enum"),
-                method_declaration=_METHOD,
+                method_declaration=_METHOD_WITH_BODY,
                 constructor_declaration=_METHOD,
                 destructor_declaration=_METHOD,
                 operator_declaration=Def("method", const_name("operator")),
@@ -456,7 +470,7 @@ SPECS: Final[Mapping[str, Spec]] = MappingProxyType(
                 trait_declaration=Def("trait"),
                 enum_declaration=Def("enum"),
                 function_definition=_FN,
-                method_declaration=_METHOD,
+                method_declaration=_METHOD_WITH_BODY,
                 namespace_definition=Def("namespace", field_name, needs_body),
             ),
         ),
@@ -466,7 +480,7 @@ SPECS: Final[Mapping[str, Spec]] = MappingProxyType(
                 class_declaration=Def("class", kotlin_type_name, kotlin_class_kind),
                 object_declaration=Def("object", kotlin_type_name),
                 companion_object=Def("object", kotlin_companion_name),
-                function_declaration=Def("function", kotlin_type_name),
+                function_declaration=Def("function", kotlin_function_name, needs_body),
                 secondary_constructor=Def("method", const_name("constructor")),
             ),
         ),

@@ -18,7 +18,15 @@ _SPACE = re.compile(r"\s+")
 
 
 def plan_windows(lines: Sequence[str]) -> list[Segment]:
-    return [Segment(0, len(lines) - 1, "window", None, max_lines=WINDOW_LINES)]
+    start = 0
+    while start < len(lines) and not lines[start].strip():
+        start += 1
+    end = len(lines) - 1
+    while end > start and not lines[end].strip():
+        end -= 1
+    if start > end:
+        return []
+    return [Segment(start, end, "window", None, max_lines=WINDOW_LINES)]
 
 
 def _front_matter_end(lines: Sequence[str]) -> int:
