@@ -130,6 +130,7 @@ class _Reporter:
 @click.option("--no-embed", is_flag=True, help="Lexical index only; vectors come later.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--model", default=None, help="Embedding model (minilm, fake).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @click.pass_context
 def index_cmd(
     ctx: click.Context,
@@ -139,6 +140,7 @@ def index_cmd(
     no_embed: bool,
     quiet: bool,
     model: str | None,
+    as_json: bool,
 ) -> None:
     """Index PATH (default: this project) and bring an existing index up to date."""
     from ..indexer import Indexer
