@@ -549,9 +549,9 @@ def test_too_large_is_decided_by_stat_in_walk(tmp_path: Path) -> None:
 def test_fifo_and_socket_are_skipped_unopened(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
     sock = socket.socket(socket.AF_UNIX)
-    sock_path = tmp_path / "sock"
+    sock_path: Path | None = tmp_path / "sock"
     try:
-        sock.bind(str(sock_path))
+        sock.bind(str(tmp_path / "sock"))
     except OSError:  # path too long for AF_UNIX on some systems
         sock_path = None
     try:
@@ -603,7 +603,7 @@ def test_unreadable_directory_via_oserror(tmp_path: Path, monkeypatch: pytest.Mo
             raise PermissionError(13, "Permission denied")
         return real_scandir(path)
 
-    monkeypatch.setattr(walker.os, "scandir", scandir)
+    monkeypatch.setattr(os, "scandir", scandir)
     result = walk(tmp_path, Config())
     assert [c.path for c in result.files] == ["open.py"]
     assert skips(result) == {"locked": UNREADABLE}
@@ -622,7 +622,7 @@ def test_unlistable_root_raises_instead_of_looking_empty(
     def scandir(path: bytes) -> object:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(walker.os, "scandir", scandir)
+    monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(UsageError, match="cannot list"):
         walk(tmp_path, Config())
 
@@ -819,7 +819,7 @@ def test_read_source_unreadable_oserror(
     def fail(*args: object, **kwargs: object) -> object:
         raise PermissionError(13, "Permission denied") if where == "open" else OSError(5, "EIO")
 
-    monkeypatch.setattr(walker.os, where, fail)
+    monkeypatch.setattr(os, where, fail)
     assert read_source(cand, Config()) == Skipped("a.py", UNREADABLE)
 
 
