@@ -26,7 +26,6 @@ from .status import collect_status, live_progress
 from .watch import LiveIndex
 
 DEFAULT_MAX_CHARS = 8_000
-ENVELOPE_CHARS = 600  # query, coverage and cursor around the hits
 MAX_PAGE = 50
 MAX_DEPTH = CANDIDATES  # the searcher ranks this many candidates; nothing lies beyond
 MAX_CONTEXT_LINES = 400
@@ -308,34 +307,34 @@ class ProjectTools:
         result = searcher.search(
             query, limit=depth, language=language, path_glob=path_glob, mode=mode
         )
+        coverage = self._coverage(result.chunks, result.embedded)
+        notes = list(result.notes)
+        state = {"q": query, "o": MAX_DEPTH, "n": limit, "m": mode, "l": language, "g": path_glob}
+        cut_note = f"cut to {MAX_PAGE} results by the {max_chars}-character budget"
+        # What the answer costs without hits, with the longest cursor and note it may get.
+        envelope = _size(
+            SearchAnswer(
+                result.query, result.mode, [], coverage, encode_cursor(state), [*notes, cut_note]
+            )
+        )
+        budget = max_chars - envelope
         page: list[CodeHit] = []
         used = 0
-        budget = max(max_chars - ENVELOPE_CHARS, 200)
         window = result.hits[offset : offset + limit]
         for hit in window:
             item = CodeHit(**hit_dict(hit))
-            cost = _size(item)
+            cost = _size(item) + 1  # and its comma
             if page and used + cost > budget:
                 break
             page.append(item)
             used += cost
-        notes = list(result.notes)
         shown = offset + len(page)
         next_cursor = None
         if len(page) < len(window) or (len(result.hits) > shown and shown < MAX_DEPTH):
-            next_cursor = encode_cursor(
-                {"q": query, "o": shown, "n": limit, "m": mode, "l": language, "g": path_glob}
-            )
+            next_cursor = encode_cursor({**state, "o": shown})
             if len(page) < len(window):
                 notes.append(f"cut to {len(page)} results by the {max_chars}-character budget")
-        return SearchAnswer(
-            result.query,
-            result.mode,
-            page,
-            self._coverage(result.chunks, result.embedded),
-            next_cursor,
-            notes,
-        )
+        return SearchAnswer(result.query, result.mode, page, coverage, next_cursor, notes)
 
     def find_symbol(self, name: str, *, kind: str | None = None, limit: int = 20) -> SymbolAnswer:
         if not 1 <= limit <= 100:

@@ -41,7 +41,7 @@ from .config import Config
 from .embedding import Embedder
 from .errors import MVSError
 from .lifecycle import Session, signals_to
-from .watch import LiveIndex
+from .watch import LOCK_RETRY_SECONDS, LiveIndex
 
 log = logging.getLogger("mcp_vector_search.mcp")
 T = TypeVar("T")
@@ -86,7 +86,7 @@ def build_server(tools: ProjectTools) -> MCPServer:
 
     @server.tool(
         description=(
-            "Search this project's code by meaning and by words, ranked: use it instead of"
+            "Search this project's code by meaning and by words, ranked. Use it instead of"
             " grep when you don't know the exact text (a behaviour, a concept, an error you"
             " saw) or want the most relevant definitions first. Returns spans with path,"
             " start/end line, symbol, kind, score and a short snippet, within max_chars;"
@@ -196,8 +196,9 @@ def build_server(tools: ProjectTools) -> MCPServer:
     @server.tool(
         description=(
             "Bring the index up to date now. The server already watches files, so this is"
-            " rarely needed: pass paths to refresh just those files. force=true re-reads"
-            " every file from scratch; use it only when explicitly asked."
+            " rarely needed. Use it after changes the watcher could not see, passing paths"
+            " to refresh just those files. force=true re-reads every file from scratch; give it"
+            " only when explicitly asked."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False,
@@ -225,10 +226,15 @@ def open_tools(
     index: bool = True,
     watch: bool = True,
     start: bool = True,
+    lock_retry_seconds: float = LOCK_RETRY_SECONDS,
 ) -> ProjectTools:
     """ProjectTools over a new session, indexing and watching in the background if asked."""
     session = Session(root, config, embedder_factory=embedder_factory)
-    live = LiveIndex(session, watch=watch, command="mcp") if index else None
+    live = (
+        LiveIndex(session, watch=watch, command="mcp", lock_retry_seconds=lock_retry_seconds)
+        if index
+        else None
+    )
     tools = ProjectTools(session, live)
     if start:
         tools.start()
