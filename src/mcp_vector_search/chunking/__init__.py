@@ -16,6 +16,7 @@ Never raises on any text; an unparsable file still yields chunks.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from ..languages import language_for
@@ -26,6 +27,8 @@ from ._plan import Segment
 from ._text import plan_markdown, plan_windows
 
 __all__ = ["MIN_MAX_TOKENS", "TokenCounter", "chunk_source", "estimate_tokens"]
+
+_log = logging.getLogger(__name__)
 
 # Below this the context header and the model's special tokens leave no room for code.
 MIN_MAX_TOKENS = 16
@@ -69,6 +72,7 @@ def chunk_source(
         except Exception:
             # A grammar or tree oddity must not cost the file its chunks: fall back to
             # windows, which cover the same lines without structure.
+            _log.debug("structured chunking failed for %s; using windows", path, exc_info=True)
             segments = None
     if segments is None:
         segments = plan_markdown(lines) if language == "markdown" else plan_windows(lines)

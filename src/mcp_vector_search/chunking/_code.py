@@ -38,9 +38,11 @@ MIN_NESTED_ROWS = 3
 MAX_LEADING_RUN = 6
 MAX_LEADING_NODES = 200
 SIGNATURE_BYTES = 600
-SIGNATURE_CHARS = 120
-DOC_CHARS = 100
-MEMBERS_CHARS = 160
+# Context repeated on every later piece of a long definition: kept to ~10-40 tokens so
+# the code, not the header, fills the window.
+SIGNATURE_CHARS = 80
+DOC_CHARS = 60
+MEMBERS_CHARS = 100
 
 _CLOSER = re.compile(
     r"""^\s*(?:
@@ -63,6 +65,8 @@ _LEADING = re.compile(
     re.X,
 )
 _SPACE = re.compile(r"\s+")
+_OPEN_SPACE = re.compile(r"([(\[{]) ")
+_CLOSE_SPACE = re.compile(r" ([)\]}])")
 _DOC_MARK = re.compile(r"^(?:/\*\*?|\*/|///?!?|\*|#+|--|;+)\s?")
 
 _lock = threading.Lock()
@@ -201,7 +205,9 @@ def _signature(node: Node, src: bytes) -> str:
         newline = src.find(b"\n", start, limit)
         end = newline if newline != -1 else min(node.end_byte, limit)
     text = _SPACE.sub(" ", src[start:end].decode("utf-8", "replace")).strip()
-    return text[:SIGNATURE_CHARS].rstrip()
+    # Parameters wrapped over lines read "f( a, b )" once joined.
+    text = _OPEN_SPACE.sub(r"\1", _CLOSE_SPACE.sub(r"\1", text))
+    return _cap(text, SIGNATURE_CHARS)
 
 
 def _clean_doc(raw: str) -> str:
@@ -213,7 +219,7 @@ def _clean_doc(raw: str) -> str:
             # The first sentence-ish line says what the thing is; more costs header tokens.
             out.append(s)
             break
-    return _SPACE.sub(" ", " ".join(out))[:DOC_CHARS]
+    return _cap(_SPACE.sub(" ", " ".join(out)), DOC_CHARS)
 
 
 def _docstring(node: Node, leading: list[Node], language: str) -> str:
@@ -374,16 +380,13 @@ def _join_context(d: _Def) -> str:
 def _members(d: _Def, kids: list[_Def]) -> str:
     if not kids or d.kind in ("function", "method"):
         return ""
-    names: list[str] = []
-    size = 0
-    for k in kids:
-        name = k.name or ""
-        size += len(name) + 2
-        if size > MEMBERS_CHARS:
-            names.append("…")
-            break
-        names.append(name)
-    return "members: " + ", ".join(names)
+    # Overloads and property getter/setter pairs share a name; list it once.
+    names = list(dict.fromkeys(k.name for k in kids if k.name))
+    return _cap("members: " + ", ".join(names), MEMBERS_CHARS)
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def plan_code(language: str, lines: Sequence[str], src: bytes) -> list[Segment] | None:
