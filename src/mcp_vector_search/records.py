@@ -73,3 +73,13 @@ class IndexStatus:
     stale_files: int | None = None
     schema_version: int | None = None
     indexing: dict[str, object] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    mode: str
+    chunks: int
+    embedded: int
+    notes: list[str] = field(default_factory=list)

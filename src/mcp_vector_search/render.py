@@ -6,8 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from .records import Hit, IndexStatus
-from .search import SearchResult
+from .records import Hit, IndexStatus, SearchResult
 
 
 def hit_dict(hit: Hit) -> dict[str, Any]:
@@ -33,6 +32,32 @@ def search_json(result: SearchResult) -> str:
         "notes": result.notes,
     }
     return json.dumps(payload, ensure_ascii=False)
+
+
+def result_from_payload(payload: dict[str, Any]) -> SearchResult:
+    """Rebuild a SearchResult from the JSON interface (the search daemon's answer)."""
+    hits = [
+        Hit(
+            path=h["path"],
+            start_line=h["start_line"],
+            end_line=h["end_line"],
+            symbol=h.get("symbol"),
+            kind=h["kind"],
+            language=h["language"],
+            score=h["score"],
+            snippet=h.get("snippet", ""),
+        )
+        for h in payload.get("results", [])
+    ]
+    index = payload.get("index", {})
+    return SearchResult(
+        payload.get("query", ""),
+        hits,
+        payload.get("mode", "hybrid"),
+        int(index.get("chunks", 0)),
+        int(index.get("embedded", 0)),
+        list(payload.get("notes", [])),
+    )
 
 
 def search_text(result: SearchResult, *, files_only: bool = False, color: bool = False) -> str:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import fnmatch
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import lexical, ranking
 from .embedding import Embedder
 from .errors import UsageError
-from .records import Hit
-from .store import StoredChunk, Store
+from .records import Hit, SearchResult
+from .store import Store, StoredChunk
 
 MODES = ("hybrid", "semantic", "lexical")
 MAX_QUERY_CHARS = 2000  # the model reads ~256 tokens; more only slows lexical search
@@ -21,16 +20,6 @@ MAX_QUERY_TERMS = 48
 CANDIDATES = 100
 SNIPPET_LINES = 6
 SNIPPET_CHARS = 400
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    query: str
-    hits: list[Hit]
-    mode: str
-    chunks: int
-    embedded: int
-    notes: list[str] = field(default_factory=list)
 
 
 def path_matches(path: str, pattern: str) -> bool:
@@ -240,7 +229,7 @@ def find_symbol(
         last = _last_name(c.symbol)
         if c.symbol == name or (last == name and "." not in name):
             tiers["exact"].append(c)
-        elif c.symbol.endswith("." + name) or last == want_last and name.endswith(c.symbol):
+        elif c.symbol.endswith("." + name) or (last == want_last and name.endswith(c.symbol)):
             tiers["qualified"].append(c)
         elif c.symbol.lower() == lowered or last.lower() == lowered:
             tiers["case"].append(c)

@@ -17,7 +17,8 @@ PROGRESS_FILE = "progress.json"
 def collect_status(
     root: Path, config: Config, *, stale: bool = True, store: object = None
 ) -> IndexStatus:
-    from .store.lancedb import open_store, read_meta
+    from .store.lancedb import open_store
+    from .store.meta import read_meta
 
     index_dir = config.index_path(root)
     meta = read_meta(index_dir)

@@ -39,7 +39,7 @@ def load(root: Path, **overrides: object) -> Config:
 
 
 def require_index(config: Config, root: Path) -> None:
-    from ..store.lancedb import read_meta
+    from ..store.meta import read_meta
 
     if read_meta(config.index_path(root)) is None:
         raise IndexNotFoundError(f"no index for {root}")

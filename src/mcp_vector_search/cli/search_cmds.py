@@ -15,6 +15,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(search_cmd)
     cli.add_command(symbol_cmd)
     cli.add_command(similar_cmd)
+    cli.add_command(search_daemon_cmd)
 
 
 def _searcher(ctx: click.Context):  # type: ignore[no-untyped-def]
@@ -28,6 +29,69 @@ def _searcher(ctx: click.Context):  # type: ignore[no-untyped-def]
     ctx.call_on_close(session.close)
     store = session.store()
     return root, Searcher(store, session.embedder), store
+
+
+def _config_model(ctx: click.Context) -> str:
+    root = resolve_root(ctx, must_exist=True)
+    return load(root).model
+
+
+def _ask_daemon(ctx: click.Context, request: dict[str, object]) -> dict[str, object] | None:
+    """The payload from a running search daemon, or None to search in-process."""
+    from .. import search_daemon
+    from ..errors import MVSError
+
+    root = resolve_root(ctx, must_exist=True)
+    config = load(root)
+    require_index(config, root)
+    reply = search_daemon.query(config.index_path(root), config.model, request)
+    if reply is None:
+        return None
+    if "error" in reply:
+        err = MVSError(str(reply["error"]), hint=reply.get("hint"))  # type: ignore[arg-type]
+        err.exit_code = int(reply.get("exit_code", 1))  # type: ignore[call-overload]
+        raise err
+    payload = reply.get("payload")
+    return payload if isinstance(payload, dict) else None
+
+
+@click.command("search-daemon", hidden=True)
+@click.pass_context
+def search_daemon_cmd(ctx: click.Context) -> None:
+    """Serve searches for this index over a private socket until idle (started by search)."""
+    import threading
+
+    from .. import search_daemon
+    from ..lifecycle import Session, signals_to
+    from ..render import search_json
+    from ..search import Searcher
+
+    root = resolve_root(ctx, must_exist=True)
+    config = load(root)
+    require_index(config, root)
+    with Session(root, config) as session, signals_to(session.stop):
+        store = session.store()
+        searcher = Searcher(store, session.embedder)
+        if store.counts()[2]:
+            searcher.search("warm up the model")
+
+        def handle(request: dict[str, object]) -> dict[str, object]:
+            if request.get("op") != "search":
+                raise ValueError(f"unknown op {request.get('op')!r}")
+            result = searcher.search(
+                str(request["query"]),
+                limit=int(request.get("limit") or 10),  # type: ignore[call-overload]
+                language=request.get("language"),  # type: ignore[arg-type]
+                path_glob=request.get("path_glob"),  # type: ignore[arg-type]
+                mode=str(request.get("mode") or "hybrid"),
+            )
+            return {"payload": json.loads(search_json(result))}
+
+        stop: threading.Event = session.stop.event
+        session.run_in_worker(
+            lambda: search_daemon.serve(root, config.index_path(root), config.model, handle, stop),
+            name="mvs-search-daemon",
+        )
 
 
 @click.command("search")
@@ -68,6 +132,25 @@ def search_cmd(
 
     if (query is None) == (queries_file is None):
         raise UsageError("give a QUERY or --queries-file, not both or neither")
+    if query is not None:
+        request = {
+            "op": "search",
+            "query": query,
+            "limit": limit,
+            "language": language,
+            "path_glob": path_glob,
+            "mode": mode,
+        }
+        payload = _ask_daemon(ctx, request)
+        if payload is not None:
+            if as_json:
+                click.echo(json.dumps(payload, ensure_ascii=False))
+            else:
+                from ..render import result_from_payload
+
+                result = result_from_payload(payload)
+                click.echo(search_text(result, files_only=files_only, color=sys.stdout.isatty()))
+            return
     _root, searcher, _store = _searcher(ctx)
     if queries_file is not None:
         for n, line in enumerate(queries_file):  # type: ignore[attr-defined]
@@ -87,6 +170,9 @@ def search_cmd(
         click.echo(search_json(result))
     else:
         click.echo(search_text(result, files_only=files_only, color=sys.stdout.isatty()))
+    from .. import search_daemon
+
+    search_daemon.spawn(_root, _store.index_dir, _config_model(ctx))
 
 
 @click.command("symbol")

@@ -41,8 +41,8 @@ from ..errors import (
 from ..native import mapped_errors
 from ..records import Chunk, FileState, text_hash
 from . import SCHEMA_VERSION, LexicalHit, StoredChunk
+from .meta import META_FILE, read_meta
 
-META_FILE = "meta.json"
 # Old table versions stay this long after compaction, so a reader that opened one just
 # before can finish; readers never clean up themselves.
 CLEANUP_GRACE = timedelta(minutes=15)
@@ -621,10 +621,4 @@ def open_store(
     )
 
 
-def read_meta(index_dir: Path) -> dict[str, Any] | None:
-    """The index's meta.json without opening the engine (for status and model checks)."""
-    try:
-        data = json.loads((index_dir / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+__all__ = ["LanceStore", "open_store", "read_meta"]

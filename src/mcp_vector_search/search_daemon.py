@@ -1,0 +1,155 @@
+"""A per-index search daemon so CLI searches after the first one answer in milliseconds.
+
+Importing the storage engine and starting the model costs seconds per process; a coding
+session runs `search` many times. The first CLI search answers in-process and starts
+this daemon detached; later searches send their query over a Unix socket in a private
+(0700) per-user directory and print the same JSON the in-process path would. The daemon
+is read-only (it never writes, compacts or deletes), sees each new index version on its
+own, and exits after IDLE_SECONDS without a request. MVS_SEARCH_DAEMON=0 turns it off.
+
+The client half (`query`) imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+IDLE_SECONDS = 15 * 60
+CONNECT_TIMEOUT = 0.3
+REPLY_TIMEOUT = 30.0
+PROTOCOL = 1
+
+
+def enabled() -> bool:
+    return os.environ.get("MVS_SEARCH_DAEMON", "1").lower() not in ("0", "false", "no", "off")
+
+
+def socket_path(index_dir: Path, model: str) -> Path:
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"mvs-{os.getuid()}"
+    key = hashlib.blake2b(f"{index_dir.resolve()}\0{model}".encode(), digest_size=10).hexdigest()
+    return base / f"{key}.sock"
+
+
+def _private_dir(path: Path) -> bool:
+    """Create the socket directory 0700 and refuse one another user could write to."""
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and (st.st_mode & 0o077) == 0
+
+
+def query(index_dir: Path, model: str, request: dict[str, Any]) -> dict[str, Any] | None:
+    """Ask a running daemon; None when there is none (or it can't answer)."""
+    path = socket_path(index_dir, model)
+    if not enabled() or not path.exists() or not _private_dir(path.parent):
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(CONNECT_TIMEOUT)
+            sock.connect(str(path))
+            sock.settimeout(REPLY_TIMEOUT)
+            sock.sendall(json.dumps({"v": PROTOCOL, **request}).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                part = sock.recv(1 << 16)
+                if not part:
+                    break
+                data += part
+        reply = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    return reply if isinstance(reply, dict) and reply.get("v") == PROTOCOL else None
+
+
+def spawn(root: Path, index_dir: Path, model: str) -> None:
+    """Start a detached daemon for this index (best effort, never an error)."""
+    if not enabled():
+        return
+    path = socket_path(index_dir, model)
+    if not _private_dir(path.parent):
+        return
+    env = {**os.environ, "MVS_INDEX_DIR": str(index_dir), "MVS_MODEL": model}
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "mcp_vector_search", "--project", str(root), "search-daemon"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl+C in the user's terminal is not for it
+            env=env,
+            close_fds=True,
+        )
+    except OSError:
+        pass
+
+
+def serve(root: Path, index_dir: Path, model: str, handle: Any, stop: threading.Event) -> None:
+    """Answer requests with `handle(request) -> dict` until idle or stopped."""
+    path = socket_path(index_dir, model)
+    if not _private_dir(path.parent):
+        return
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}")
+    try:
+        server.bind(str(tmp))
+        os.replace(tmp, path)  # atomic: a concurrent daemon's socket is simply replaced
+        inode = path.lstat().st_ino
+    except OSError:
+        server.close()
+        return
+    server.listen(16)
+    server.settimeout(1.0)
+    last = time.monotonic()
+    try:
+        while not stop.is_set() and time.monotonic() - last < IDLE_SECONDS:
+            if not index_dir.exists():
+                break  # reset: nothing left to serve
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            last = time.monotonic()
+            with conn:
+                conn.settimeout(REPLY_TIMEOUT)
+                try:
+                    data = b""
+                    while not data.endswith(b"\n"):
+                        part = conn.recv(1 << 16)
+                        if not part:
+                            break
+                        data += part
+                    request = json.loads(data)
+                    reply = handle(request)
+                except Exception as exc:  # one bad request must not end the daemon
+                    reply = {"error": f"{type(exc).__name__}: {exc}", "exit_code": 1}
+                    exit_code = getattr(exc, "exit_code", None)
+                    if isinstance(exit_code, int):
+                        reply["exit_code"] = exit_code
+                    hint = getattr(exc, "hint", None)
+                    if hint:
+                        reply["hint"] = hint
+                    reply["error"] = str(exc)
+                try:
+                    conn.sendall(json.dumps({"v": PROTOCOL, **reply}).encode() + b"\n")
+                except OSError:
+                    pass
+    finally:
+        server.close()
+        try:
+            # Remove the socket only while it is still ours, not a newer daemon's.
+            if path.lstat().st_ino == inode:
+                path.unlink()
+        except OSError:
+            pass
