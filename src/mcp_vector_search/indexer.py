@@ -87,7 +87,9 @@ class Indexer:
         t0 = time.monotonic()
         report = IndexReport()
         self._progress(Progress("scan"))
+        self._check_stop("Interrupted before indexing started; nothing was changed")
         walked = walker.walk(self.root, self.config)
+        self._check_stop("Interrupted while scanning files; nothing was changed")
         states = self.store.file_states()
         # Chunks written by a run that died before recording their file: drop them, the
         # file is then simply new again.
@@ -154,6 +156,10 @@ class Indexer:
         self._embed(report)
         return report
 
+    def _check_stop(self, message: str) -> None:
+        if self.stop.requested:
+            raise self.stop.interrupted(message)
+
     # ------------------------------------------------------------------ stages
     @staticmethod
     def _changed(prev: FileState | None, cand: walker.Candidate) -> bool:
@@ -165,21 +171,8 @@ class Indexer:
         )
 
     def _candidate(self, rel: str) -> walker.Candidate | walker.Skipped | None:
-        """A Candidate for one path, a Skipped, or None when it is gone or ignored."""
-        abs_path = self.root / rel
-        try:
-            st = abs_path.stat()
-        except OSError:
-            return None
-        if not abs_path.is_file() or walker.is_ignored(self.root, rel, self.config):
-            return None
-        try:
-            abs_path.resolve().relative_to(self.root.resolve())
-        except ValueError:
-            return walker.Skipped(rel, walker.SYMLINK_OUTSIDE)
-        if st.st_size > self.config.max_file_size:
-            return walker.Skipped(rel, walker.TOO_LARGE)
-        return walker.Candidate(rel, abs_path, st.st_size, st.st_mtime_ns)
+        """What walk() would report for one path (None when it is gone or ignored)."""
+        return walker.candidate_for(self.root, rel, self.config)
 
     def _lexical(
         self,
