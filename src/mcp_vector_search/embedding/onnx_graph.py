@@ -74,7 +74,10 @@ class _GraphBuilder:
         return f"{hint}_{self._n}"
 
     def const(self, name: str, value: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        # Not np.ascontiguousarray: it turns 0-d scalars into shape [1], which changes
+        # Gather's output rank.
+        arr = value if value.flags.c_contiguous else value.copy(order="C")
+        self.inits.append(numpy_helper.from_array(arr, name))
         return name
 
     def op(self, op_type: str, inputs: list[str], hint: str = "", **attrs: object) -> str:
@@ -110,6 +113,15 @@ def build_model(model_dir: Path) -> onnx.ModelProto:
         # torch Linear stores [out, in]; MatMul wants [in, out].
         return f32(w[f"{prefix}.weight"]).T
 
+    def linear(x: str, prefix: str, hint: str) -> str:
+        y = g.op("MatMul", [x, g.const(f"{hint}_w", linear_w(prefix))], f"{hint}_mm")
+        return g.op("Add", [y, g.const(f"{hint}_b", f32(w[f"{prefix}.bias"]))], hint)
+
+    def layer_norm(x: str, prefix: str, hint: str) -> str:
+        gamma = g.const(f"{hint}_w", f32(w[f"{prefix}.weight"]))
+        beta = g.const(f"{hint}_b", f32(w[f"{prefix}.bias"]))
+        return g.op("LayerNormalization", [x, gamma, beta], hint, axis=-1, epsilon=cfg.eps)
+
     # --- shapes derived at run time --------------------------------------------------------
     ids_shape = g.op("Shape", [INPUT_IDS], "ids_shape")
     idx0 = g.const("idx0", np.array([0], dtype=np.int64))
@@ -118,109 +130,80 @@ def build_model(model_dir: Path) -> onnx.ModelProto:
     seq = g.op("Gather", [ids_shape, idx1], "seq", axis=0)  # [1]
 
     # --- embeddings ------------------------------------------------------------------------
-    word = g.op("Gather", [g.const("word_emb", f32(w["embeddings.word_embeddings.weight"])), INPUT_IDS])
+    word_table = g.const("word_emb", f32(w["embeddings.word_embeddings.weight"]))
+    word = g.op("Gather", [word_table, INPUT_IDS], "word")  # [B, S, H]
     # Every input uses token type 0, so its embedding is a constant folded into positions.
-    pos_table = f32(w["embeddings.position_embeddings.weight"]) + f32(
-        w["embeddings.token_type_embeddings.weight"]
-    )[0]
+    pos_table = (
+        f32(w["embeddings.position_embeddings.weight"])
+        + f32(w["embeddings.token_type_embeddings.weight"])[0]
+    )
     pos = g.op("Slice", [g.const("pos_emb", pos_table), idx0, seq, idx0], "pos")  # [S, H]
     emb = g.op("Add", [word, pos], "emb_sum")
-    hidden = g.op(
-        "LayerNormalization",
-        [
-            emb,
-            g.const("emb_ln_w", f32(w["embeddings.LayerNorm.weight"])),
-            g.const("emb_ln_b", f32(w["embeddings.LayerNorm.bias"])),
-        ],
-        "emb_ln",
-        axis=-1,
-        epsilon=cfg.eps,
-    )
+    # The encoder works on [B*S, H]: 2-D MatMul+Add fuse into Gemm (bias inside the GEMM)
+    # and only attention needs the per-sequence 4-D view.
+    emb = g.op("Reshape", [emb, g.const("shape_nh", np.array([-1, hid], np.int64))], "emb_2d")
+    hidden = layer_norm(emb, "embeddings.LayerNorm", "emb_ln")
 
     # --- attention mask as an additive bias [B, 1, 1, S] ----------------------------------
     mask_f = g.op("Cast", [ATTENTION_MASK], "mask_f", to=TensorProto.FLOAT)  # [B, S]
     mask_4d = g.op("Unsqueeze", [mask_f, g.const("axes_1_2", np.array([1, 2], np.int64))])
-    inv = g.op("Sub", [g.const("one", np.array(1.0, np.float32)), mask_4d], "mask_inv")
+    one = g.const("one", np.array(1.0, np.float32))
+    inv = g.op("Sub", [one, mask_4d], "mask_inv")
     # transformers uses finfo(float32).min; any value that underflows exp() gives the same 0.
     neg = g.const("mask_neg", np.array(np.finfo(np.float32).min, np.float32))
     mask_bias = g.op("Mul", [inv, neg], "mask_bias")
 
-    shape_bshd = g.op(
+    # [B, S, 3, heads, d]: Q, K and V for every head from one packed projection.
+    shape_qkv = g.op(
         "Concat",
-        [batch, seq, g.const("heads_dims", np.array([heads, head_dim], np.int64))],
-        "shape_bshd",
+        [batch, seq, g.const("qkv_dims", np.array([3, heads, head_dim], np.int64))],
+        "shape_qkv",
         axis=0,
-    )
-    shape_bsh = g.op(
-        "Concat", [batch, seq, g.const("hid_dim", np.array([hid], np.int64))], "shape_bsh", axis=0
     )
     scale = g.const("attn_scale", np.array(1.0 / math.sqrt(head_dim), np.float32))
     sqrt2 = g.const("sqrt2", np.array(math.sqrt(2.0), np.float32))
     half = g.const("half", np.array(0.5, np.float32))
-    one = "one"
+    gather_idx = [g.const(f"qkv_idx{j}", np.array(j, np.int64)) for j in range(3)]
 
     for i in range(cfg.layers):
         p = f"encoder.layer.{i}"
+        names = ("query", "key", "value")
         # One [H, 3H] projection instead of three [H, H] ones: a wider GEMM runs faster.
-        qkv_w = np.concatenate(
-            [linear_w(f"{p}.attention.self.{n}") for n in ("query", "key", "value")], axis=1
-        )
-        qkv_b = np.concatenate([f32(w[f"{p}.attention.self.{n}.bias"]) for n in ("query", "key", "value")])
+        qkv_w = np.concatenate([linear_w(f"{p}.attention.self.{n}") for n in names], axis=1)
+        qkv_b = np.concatenate([f32(w[f"{p}.attention.self.{n}.bias"]) for n in names])
         qkv = g.op("MatMul", [hidden, g.const(f"l{i}_qkv_w", qkv_w)], f"l{i}_qkv_mm")
-        qkv = g.op("Add", [qkv, g.const(f"l{i}_qkv_b", qkv_b)], f"l{i}_qkv")
-        q, k, v = g.op_multi(
-            "Split",
-            [qkv, g.const(f"l{i}_split", np.array([hid, hid, hid], np.int64))],
-            3,
-            f"l{i}_qkv_split",
-            axis=-1,
+        qkv = g.op("Add", [qkv, g.const(f"l{i}_qkv_b", qkv_b)], f"l{i}_qkv")  # [N, 3H]
+        qkv = g.op("Reshape", [qkv, shape_qkv], f"l{i}_qkv_5d")
+        qkv = g.op("Transpose", [qkv], f"l{i}_qkv_t", perm=[2, 0, 3, 1, 4])  # [3, B, h, S, d]
+        q, k, v = (
+            g.op("Gather", [qkv, gather_idx[j]], f"l{i}_{'qkv'[j]}", axis=0) for j in range(3)
         )
-        q = g.op("Transpose", [g.op("Reshape", [q, shape_bshd])], f"l{i}_q", perm=[0, 2, 1, 3])
-        k = g.op("Transpose", [g.op("Reshape", [k, shape_bshd])], f"l{i}_kt", perm=[0, 2, 3, 1])
-        v = g.op("Transpose", [g.op("Reshape", [v, shape_bshd])], f"l{i}_v", perm=[0, 2, 1, 3])
-        scores = g.op("MatMul", [q, k], f"l{i}_scores")  # [B, h, S, S]
+        # A transpose of the last two axes folds into the MatMul (FusedMatMul transB).
+        k_t = g.op("Transpose", [k], f"l{i}_kt", perm=[0, 1, 3, 2])
+        scores = g.op("MatMul", [q, k_t], f"l{i}_scores")  # [B, h, S, S]
         scores = g.op("Mul", [scores, scale], f"l{i}_scaled")
         scores = g.op("Add", [scores, mask_bias], f"l{i}_masked")
         probs = g.op("Softmax", [scores], f"l{i}_probs", axis=-1)
         ctx = g.op("MatMul", [probs, v], f"l{i}_ctx")  # [B, h, S, d]
-        ctx = g.op("Transpose", [ctx], f"l{i}_ctx_t", perm=[0, 2, 1, 3])
-        ctx = g.op("Reshape", [ctx, shape_bsh], f"l{i}_ctx_r")
-        attn = g.op("MatMul", [ctx, g.const(f"l{i}_o_w", linear_w(f"{p}.attention.output.dense"))])
-        attn = g.op("Add", [attn, g.const(f"l{i}_o_b", f32(w[f"{p}.attention.output.dense.bias"]))])
+        ctx = g.op("Transpose", [ctx], f"l{i}_ctx_t", perm=[0, 2, 1, 3])  # [B, S, h, d]
+        ctx = g.op("Reshape", [ctx, "shape_nh"], f"l{i}_ctx_2d")  # [N, H]
+        attn = linear(ctx, f"{p}.attention.output.dense", f"l{i}_attn_out")
         res = g.op("Add", [attn, hidden], f"l{i}_attn_res")
-        hidden = g.op(
-            "LayerNormalization",
-            [
-                res,
-                g.const(f"l{i}_ln1_w", f32(w[f"{p}.attention.output.LayerNorm.weight"])),
-                g.const(f"l{i}_ln1_b", f32(w[f"{p}.attention.output.LayerNorm.bias"])),
-            ],
-            f"l{i}_ln1",
-            axis=-1,
-            epsilon=cfg.eps,
-        )
+        hidden = layer_norm(res, f"{p}.attention.output.LayerNorm", f"l{i}_ln1")
 
-        ff = g.op("MatMul", [hidden, g.const(f"l{i}_ff1_w", linear_w(f"{p}.intermediate.dense"))])
-        ff = g.op("Add", [ff, g.const(f"l{i}_ff1_b", f32(w[f"{p}.intermediate.dense.bias"]))])
+        ff = linear(hidden, f"{p}.intermediate.dense", f"l{i}_ff1")
         # Exact (erf) GELU, spelled the way torch exports it so ORT's Gelu fusion matches.
         erf = g.op("Erf", [g.op("Div", [ff, sqrt2])], f"l{i}_erf")
         gelu = g.op("Mul", [g.op("Mul", [ff, g.op("Add", [erf, one])]), half], f"l{i}_gelu")
-        ff = g.op("MatMul", [gelu, g.const(f"l{i}_ff2_w", linear_w(f"{p}.output.dense"))])
-        ff = g.op("Add", [ff, g.const(f"l{i}_ff2_b", f32(w[f"{p}.output.dense.bias"]))])
+        ff = linear(gelu, f"{p}.output.dense", f"l{i}_ff2")
         res = g.op("Add", [ff, hidden], f"l{i}_ffn_res")
-        hidden = g.op(
-            "LayerNormalization",
-            [
-                res,
-                g.const(f"l{i}_ln2_w", f32(w[f"{p}.output.LayerNorm.weight"])),
-                g.const(f"l{i}_ln2_b", f32(w[f"{p}.output.LayerNorm.bias"])),
-            ],
-            f"l{i}_ln2",
-            axis=-1,
-            epsilon=cfg.eps,
-        )
+        hidden = layer_norm(res, f"{p}.output.LayerNorm", f"l{i}_ln2")
 
     # --- mean pooling over real tokens, then L2 normalisation ----------------------------
+    shape_bsh = g.op(
+        "Concat", [batch, seq, g.const("hid_dim", np.array([hid], np.int64))], "shape_bsh", axis=0
+    )
+    hidden = g.op("Reshape", [hidden, shape_bsh], "last_hidden")  # [B, S, H]
     # [B, 1, S] @ [B, S, H] sums the unmasked token vectors in one batched GEMM.
     m = g.op("Unsqueeze", [mask_f, idx1], "mask_b1s")
     summed = g.op("MatMul", [m, hidden], "pool_sum")  # [B, 1, H]
