@@ -153,6 +153,11 @@ class Session:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(STOP_GRACE_SECONDS * 2)
+        if any(t.is_alive() for t in self._threads if t is not threading.current_thread()):
+            # A worker is stuck (in native code, most likely): closing the store or the
+            # model under it could crash it, and releasing the lock would let a second
+            # writer in beside it. The process exit (os._exit) reclaims all of it.
+            return
         self._threads.clear()
         if self._store is not None:
             self._store.close()

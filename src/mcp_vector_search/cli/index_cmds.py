@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
+from ..errors import IndexLockedError, UsageError
 from .common import load, require_index, resolve_root
 
 
@@ -150,7 +150,14 @@ def index_cmd(
     config = load(root, model=model)
     reporter = _Reporter(quiet, config.index_path(root))
     with Session(root, config) as session, signals_to(session.stop):
-        session.acquire_writer(wait=wait)
+        try:
+            session.acquire_writer(wait=wait)
+        except IndexLockedError:
+            if session.stop.requested:  # a signal ended the --wait
+                raise session.stop.interrupted(
+                    "Interrupted while waiting for the writer lock; nothing was changed"
+                ) from None
+            raise
         store = session.store(writable=True, rebuild=force)
 
         def work() -> object:
@@ -163,6 +170,10 @@ def index_cmd(
             report = session.run_in_worker(work, name="mvs-index")
         finally:
             reporter.close()
+        if session.stop.requested:
+            # The signal came after the last commit; the exit code still says it came,
+            # so a calling script stops as it would at any other moment.
+            raise session.stop.interrupted("Interrupted; the index is complete")
     from ..indexer import IndexReport
 
     assert isinstance(report, IndexReport)
@@ -187,8 +198,8 @@ def index_cmd(
 @click.pass_context
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
     """Files, chunks, embedded vectors, skipped files, model, size, staleness."""
-    from ..status import collect_status
     from ..render import status_json, status_text
+    from ..status import collect_status
 
     root = resolve_root(ctx, must_exist=True)
     config = load(root)

@@ -141,29 +141,33 @@ class LanceStore:
         self._closed = False
         self._catalog: tuple[int, list[StoredChunk]] | None = None
         self._vectors: tuple[int, list[str], np.ndarray] | None = None
+        # meta.json is what makes a directory an index: it is written last when an index
+        # is created, and removed first when one is rebuilt, so a reader (or a run
+        # killed half way through creating one) never sees tables without it.
         meta_path = index_dir / META_FILE
-        if not meta_path.exists():
+        meta = self._read_meta() if meta_path.exists() else None
+        if (
+            meta is not None
+            and writable
+            and rebuild
+            and (meta.get("model_id") != model_id or meta.get("dimensions") != dimensions)
+        ):
+            # An explicit rebuild with another model: the old tables can't be reused.
+            self._remove_meta()
+            meta = None
+        fresh = meta is None
+        if meta is None:
             if not writable:
                 raise IndexNotFoundError(f"no index at {index_dir}")
             index_dir.mkdir(parents=True, exist_ok=True)
-            self._write_meta(
-                {
-                    "schema_version": SCHEMA_VERSION,
-                    "model_id": model_id,
-                    "dimensions": dimensions,
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                }
-            )
-        self._meta = self._read_meta()
-        mismatch = self._meta.get("model_id") != model_id or self._meta.get("dimensions") != (
-            dimensions
-        )
-        if rebuild and writable and mismatch:
-            # An explicit rebuild with another model: the old tables can't be reused.
-            self._wipe_tables()
-            self._meta = {**self._meta, "model_id": model_id, "dimensions": dimensions}
-            self._meta["schema_version"] = SCHEMA_VERSION
-            self._write_meta(self._meta)
+            self._wipe_tables()  # left by a run that died before writing meta.json
+            meta = {
+                "schema_version": SCHEMA_VERSION,
+                "model_id": model_id,
+                "dimensions": dimensions,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        self._meta = meta
         self._check_meta()
         with mapped_errors(StoreError, "opening the index"):
             # interval 0: every read sees the latest committed version of a table, so a
@@ -178,6 +182,9 @@ class LanceStore:
             elif writable:
                 self._create_table(name)
         if writable:
+            self._ensure_fts()
+            if fresh:
+                self._write_meta(self._meta)
             self._migrate()
 
     def _wipe_tables(self) -> None:
@@ -185,6 +192,37 @@ class LanceStore:
             db = lancedb.connect(str(self.index_dir))
             for name in db.list_tables().tables:
                 db.drop_table(name)
+
+    def _ensure_fts(self) -> None:
+        """Create the FTS index if a run died between creating the table and its index."""
+        with mapped_errors(StoreError, "checking the text index"):
+            indexed = any("tokens" in idx.columns for idx in self._tables["chunks"].list_indices())
+        if not indexed:
+            self._create_fts(self._tables["chunks"])
+
+    def _create_fts(self, table: Any) -> None:
+        from lancedb.index import FTS
+
+        # Tokens are pre-split (lexical.py); the engine only lower-cases and stems.
+        with self._writing("creating the text index"):
+            table.create_index(
+                "tokens",
+                config=FTS(
+                    base_tokenizer="whitespace",
+                    lower_case=True,
+                    stem=True,
+                    remove_stop_words=False,
+                    ascii_folding=False,
+                    with_position=False,
+                    max_token_length=64,
+                ),
+            )
+
+    def _remove_meta(self) -> None:
+        try:
+            (self.index_dir / META_FILE).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot remove {self.index_dir / META_FILE}: {exc}") from exc
 
     # ---------------------------------------------------------------- meta
     def _read_meta(self) -> dict[str, Any]:
@@ -252,23 +290,9 @@ class LanceStore:
         }[name]
         with self._writing(f"creating table {name}"):
             table = self._db.create_table(name, schema=schema, exist_ok=True)
-            if name == "chunks":
-                from lancedb.index import FTS
-
-                # Tokens are pre-split (lexical.py); the engine only lower-cases and stems.
-                table.create_index(
-                    "tokens",
-                    config=FTS(
-                        base_tokenizer="whitespace",
-                        lower_case=True,
-                        stem=True,
-                        remove_stop_words=False,
-                        ascii_folding=False,
-                        with_position=False,
-                        max_token_length=64,
-                    ),
-                )
-            self._tables[name] = table
+        if name == "chunks":
+            self._create_fts(table)
+        self._tables[name] = table
 
     def _table(self, name: str) -> Any | None:
         if self._closed:
