@@ -12,7 +12,6 @@ import re
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 
 from ..records import Chunk
 from ._plan import Segment
@@ -96,34 +95,18 @@ def materialize(
         code = "\n".join(lines[seg.start : seg.end + 1])
         preps.append(_Prepared(seg, title, _join(title, seg.head, code)))
 
-    line_tokens: list[int] | None = None
-    if count is estimate_tokens:
-        # The estimate is additive over lines: count each line once and sum, instead of
-        # estimating whole segments and then their lines again.
-        specials = 2
-        line_tokens = [_estimate(line) for line in lines]
-        prefix = list(accumulate(line_tokens, initial=0))
-        whole_counts = [
-            specials
-            + _estimate(p.title)
-            + _estimate(p.seg.head)
-            + prefix[p.seg.end + 1]
-            - prefix[p.seg.start]
-            for p in preps
-        ]
-    else:
-        # A single line longer than this many characters per token of budget overflows
-        # with any real tokenizer and is cut by characters, each cut counted: counting it
-        # whole first would only tokenize it one extra time.
-        surely_long = max_tokens * SURELY_OVER_CHARS_PER_TOKEN
+    # A single line longer than this many characters per token of budget overflows
+    # with any real tokenizer and is cut by characters, each cut counted: counting it
+    # whole first would only tokenize it one extra time.
+    surely_long = max_tokens * SURELY_OVER_CHARS_PER_TOKEN
 
-        def counted(p: _Prepared) -> bool:
-            return p.seg.start < p.seg.end or len(p.whole) <= surely_long
+    def counted(p: _Prepared) -> bool:
+        return p.seg.start < p.seg.end or len(p.whole) <= surely_long
 
-        counts = _count(count, ["", *(p.whole for p in preps if counted(p))])
-        specials = counts[0]
-        found = iter(counts[1:])
-        whole_counts = [next(found) if counted(p) else -1 for p in preps]
+    counts = _count(count, ["", *(p.whole for p in preps if counted(p))])
+    specials = counts[0]
+    found = iter(counts[1:])
+    whole_counts = [next(found) if counted(p) else -1 for p in preps]
 
     pieces: list[_Piece] = []
     oversized: list[tuple[_Prepared, int]] = []
@@ -138,7 +121,7 @@ def materialize(
             oversized.append((prep, n))
 
     if oversized:
-        pieces.extend(_split_all(lines, oversized, specials, max_tokens, count, line_tokens))
+        pieces.extend(_split_all(lines, oversized, specials, max_tokens, count))
         pieces = _verify(lines, pieces, max_tokens, count)
 
     pieces.sort(key=lambda p: (p.start, p.end, p.cut[0] if p.cut else 0))
@@ -160,18 +143,15 @@ def _split_all(
     specials: int,
     max_tokens: int,
     count: TokenCounter,
-    line_tokens: Sequence[int] | None,
 ) -> list[_Piece]:
-    # One batch for every non-blank line of every oversized segment (unless counted
-    # already), plus the candidate headers (full, title only) of each.
+    # One batch for every non-blank line of every oversized segment, plus the candidate
+    # headers (full, title only) of each.
     texts: list[str] = []
     for prep, _ in oversized:
         seg = prep.seg
         full_head = _join(prep.title, seg.head)
         full_cont = _join(prep.title, seg.cont)
         texts.extend((full_head, full_cont, prep.title))
-        if line_tokens is not None:
-            continue
         for r in range(seg.start, seg.end + 1):
             if lines[r].strip():
                 texts.append(lines[r])
@@ -187,10 +167,7 @@ def _split_all(
         pos += 3
         line_sum = 0
         for r in range(seg.start, seg.end + 1):
-            if line_tokens is not None:
-                row_tokens[r] = line_tokens[r]
-                line_sum += line_tokens[r]
-            elif lines[r].strip():
+            if lines[r].strip():
                 t = max(0, counts[pos] - specials)
                 pos += 1
                 row_tokens[r] = t
