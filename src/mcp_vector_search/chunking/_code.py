@@ -344,6 +344,9 @@ def _segments(top: _Def, lines: Sequence[str]) -> list[Segment]:
             runs.append((cur, d.end, len(kids)))
 
         context = _join_context(d)
+        # The first run holds the definition's own first line; runs after a child are
+        # leftovers to place.
+        first = not is_top
         for a, b, nxt in runs:
             while a <= b and not lines[a].strip():
                 a += 1
@@ -351,7 +354,8 @@ def _segments(top: _Def, lines: Sequence[str]) -> list[Segment]:
                 b -= 1
             if a > b:
                 continue
-            if not is_top and a == d.start:
+            if first:
+                first = False
                 head = _members(d, kids)
                 out.append(Segment(a, b, d.kind, d.qual, head=head, cont=context))
                 continue
