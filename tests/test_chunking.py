@@ -705,3 +705,25 @@ def test_real_package_sources_cover_every_line() -> None:
         chunks = chunk_source(rel, text)
         assert_invariants(rel, text, chunks)
         assert any(c.kind in ("function", "method", "class") for c in chunks) or len(text) < 500
+
+
+def test_unknown_extension_is_windowed_as_text() -> None:
+    text = "alpha\nbeta\n\ngamma\n"
+    chunks = chunk_source("assets/thing.xyz", text)
+    assert spans(chunks) == [(1, 4, "window", None)]
+    assert chunks[0].language == "text"
+    assert chunks[0].embed_text == "assets/thing.xyz | text window\nalpha\nbeta\n\ngamma"
+
+
+def test_structure_failure_falls_back_to_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mcp_vector_search.chunking as chunking
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("grammar exploded")
+
+    monkeypatch.setattr(chunking, "plan_code", broken)
+    text = (FIXTURES / "sample.go").read_text()
+    chunks = chunk_source("server.go", text)
+    assert {c.kind for c in chunks} == {"window"}
+    assert {c.language for c in chunks} == {"go"}
+    assert_invariants("server.go", text, chunks)
