@@ -45,6 +45,8 @@ def assert_invariants(
     assert [(c.start_line, c.end_line) for c in chunks] == sorted(
         (c.start_line, c.end_line) for c in chunks
     )
+    keys = [(c.start_line, c.end_line, c.content) for c in chunks]
+    assert len(keys) == len(set(keys)), "twin chunks (the store keys by path, span, content)"
     missing = [i + 1 for i, line in enumerate(lines) if line.strip() and i + 1 not in covered]
     assert not missing, f"non-blank lines in no chunk: {missing[:20]}"
     if chunks:
@@ -522,6 +524,7 @@ def test_giant_minified_line_is_cut_by_characters(real_counter: Counter) -> None
 def test_giant_line_without_any_break_characters() -> None:
     text = "x = '" + "a" * 50_000 + "'\n"
     chunks = chunk_source("blob.py", text, max_tokens=64)
+    # Also checks that identical cuts are kept once.
     assert_invariants("blob.py", text, chunks, max_tokens=64)
 
 

@@ -128,7 +128,17 @@ def materialize(
         pieces = _verify(lines, pieces, max_tokens, count)
 
     pieces.sort(key=lambda p: (p.start, p.end, p.cut[0] if p.cut else 0))
-    return [_to_chunk(path, language, lines, p) for p in pieces]
+    chunks: list[Chunk] = []
+    seen: set[tuple[int, int, str]] = set()
+    for p in pieces:
+        chunk = _to_chunk(path, language, lines, p)
+        key = (chunk.start_line, chunk.end_line, chunk.content)
+        # Cuts of a repetitive line (`aaaa…`) can come out identical; the store keys chunks
+        # by path, span and content, and a twin would add nothing to search anyway.
+        if key not in seen:
+            seen.add(key)
+            chunks.append(chunk)
+    return chunks
 
 
 def _count(count: TokenCounter, texts: list[str]) -> list[int]:
