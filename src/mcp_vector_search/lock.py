@@ -23,6 +23,16 @@ LOCK_NAME = "writer.lock"
 HOLDER_NAME = "writer.holder.json"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
 class WriterLock:
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = index_dir
@@ -33,11 +43,22 @@ class WriterLock:
         return self._fd is not None
 
     def holder(self) -> dict[str, object] | None:
+        """Who holds the lock, from the note beside it; None when nobody live does.
+
+        A writer killed with -9 leaves its note behind (the kernel frees only the lock),
+        so a note whose process is gone on this host is ignored: status must not show
+        a dead run as indexing.
+        """
         try:
             data = json.loads((self.index_dir / HOLDER_NAME).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return None
+        pid = data.get("pid")
+        if data.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+            return None
+        return data
 
     def describe_holder(self) -> str:
         info = self.holder()
@@ -49,7 +70,8 @@ class WriterLock:
             if isinstance(started, int | float)
             else "?"
         )
-        return f"pid {info.get('pid')} on {info.get('host')} ({info.get('command', 'index')}, since {when})"
+        command = info.get("command", "index")
+        return f"pid {info.get('pid')} on {info.get('host')} ({command}, since {when})"
 
     def acquire(
         self,
