@@ -11,7 +11,9 @@ overlapping pieces that keep their symbol, and a line longer than the window is 
 characters (that piece's `content` is then the slice of the line, not the whole line).
 Every non-blank line of the file is in at least one chunk.
 
-Never raises on any text; an unparsable file still yields chunks.
+Never raises on any text; an unparsable file still yields chunks. Errors of
+`count_tokens` itself (a closed embedder, say) propagate unchanged. The counter is called
+with batches: twice per file, a third time only for cut lines or a non-additive counter.
 """
 
 from __future__ import annotations
