@@ -178,8 +178,8 @@ async def measure(root: Path, env: dict[str, str], starts: int, queries: int) ->
 
 def engine_latency(root: Path, queries: int) -> dict[str, float]:
     """The same questions without the protocol: what the tool layer itself costs."""
+    from mcp_vector_search.agent_tools import open_tools
     from mcp_vector_search.config import load_config
-    from mcp_vector_search.mcp_server import open_tools
 
     tools = open_tools(root, load_config(root), index=False, watch=False)
     try:

@@ -14,10 +14,10 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
-from mcp_vector_search.agent_tools import ProjectTools
+from mcp_vector_search.agent_tools import ProjectTools, open_tools
 from mcp_vector_search.config import load_config
 from mcp_vector_search.lock import WriterLock
-from mcp_vector_search.mcp_server import build_server, open_tools
+from mcp_vector_search.mcp_server import build_server
 
 T = TypeVar("T")
 TOOLS = {"search_code", "find_symbol", "find_similar", "get_context", "index_status", "reindex"}
@@ -33,8 +33,8 @@ def talk(tools: ProjectTools, fn: Callable[[Client], Awaitable[T]]) -> T:
     return anyio.run(main)
 
 
-def call(tools: ProjectTools, name: str, **args: Any) -> CallToolResult:
-    return talk(tools, lambda c: c.call_tool(name, args))
+def call(tools: ProjectTools, tool: str, /, **args: Any) -> CallToolResult:
+    return talk(tools, lambda c: c.call_tool(tool, args))
 
 
 def ok(result: CallToolResult) -> dict[str, Any]:

@@ -13,17 +13,21 @@ import binascii
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import walker
+from .config import Config
+from .embedding import Embedder
 from .errors import ClosedError, IndexLockedError, IndexNotFoundError, UsageError
 from .lifecycle import Session, State
 from .render import hit_dict
 from .search import CANDIDATES, MODES, Searcher, find_symbol
 from .similar import project_path, similar_to_location
 from .status import collect_status, live_progress
-from .watch import LiveIndex
+from .watch import LOCK_RETRY_SECONDS, LiveIndex
 
 DEFAULT_MAX_CHARS = 8_000
 MAX_PAGE = 50
@@ -180,12 +184,13 @@ class ProjectTools:
         self._reader: Any = None
         self._searcher: Searcher | None = None
         self._retired: list[Any] = []
+        self.warmed = threading.Event()
 
     # ------------------------------------------------------------ plumbing
     def start(self) -> None:
-        if self.live is not None:
-            self.live.start()
         self.session.start_thread(self._warm, "mvs-warm")
+        if self.live is not None:
+            self.live.start(after=self.warmed)
 
     def close(self) -> None:
         self.session.close()  # stops and joins the writer, watcher and warm-up first
@@ -197,6 +202,12 @@ class ProjectTools:
 
     def _warm(self) -> None:
         """Load the model and the search caches now, so the first question is quick."""
+        try:
+            self._warm_up()
+        finally:
+            self.warmed.set()
+
+    def _warm_up(self) -> None:
         try:
             embedder = self.session.embedder()
             warm = getattr(embedder, "warm", None)
@@ -509,3 +520,26 @@ class ProjectTools:
             seconds=round(r.seconds, 3),
             notes=notes,
         )
+
+
+def open_tools(
+    root: Path,
+    config: Config,
+    *,
+    embedder_factory: Callable[[], Embedder] | None = None,
+    index: bool = True,
+    watch: bool = True,
+    start: bool = True,
+    lock_retry_seconds: float = LOCK_RETRY_SECONDS,
+) -> ProjectTools:
+    """ProjectTools over a new session, indexing and watching in the background if asked."""
+    session = Session(root, config, embedder_factory=embedder_factory)
+    live = (
+        LiveIndex(session, watch=watch, command="mcp", lock_retry_seconds=lock_retry_seconds)
+        if index
+        else None
+    )
+    tools = ProjectTools(session, live)
+    if start:
+        tools.start()
+    return tools

@@ -1,20 +1,17 @@
 """The MCP server: six tools over a live index. The only module that imports `mcp`.
 
-`serve_stdio` owns the process while it serves: the protocol gets private copies of
-stdin and stdout and fds 0/1 are pointed at /dev/null and stderr, so nothing a library
-prints can corrupt the stream. It ends on stdin EOF or on SIGINT/SIGTERM (through the
-session's stop token), then closes the session, which stops and joins every worker.
+`build_server` registers the tools (typed signatures, typed answers, our errors mapped
+to tool errors); `run_stdio` serves them on the protocol's file descriptors until stdin
+ends or the session's stop token is set. The process around it (stdio claimed, logging,
+signals, shutdown) is `serve.py`.
 """
 
 # No `from __future__ import annotations`: the SDK reads the tool signatures at run time.
 
 import json
 import logging
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import asdict
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
@@ -37,11 +34,7 @@ from .agent_tools import (
     StatusAnswer,
     SymbolAnswer,
 )
-from .config import Config
-from .embedding import Embedder
 from .errors import MVSError
-from .lifecycle import Session, signals_to
-from .watch import LOCK_RETRY_SECONDS, LiveIndex
 
 log = logging.getLogger("mcp_vector_search.mcp")
 T = TypeVar("T")
@@ -218,29 +211,6 @@ def build_server(tools: ProjectTools) -> MCPServer:
     return server
 
 
-def open_tools(
-    root: Path,
-    config: Config,
-    *,
-    embedder_factory: Callable[[], Embedder] | None = None,
-    index: bool = True,
-    watch: bool = True,
-    start: bool = True,
-    lock_retry_seconds: float = LOCK_RETRY_SECONDS,
-) -> ProjectTools:
-    """ProjectTools over a new session, indexing and watching in the background if asked."""
-    session = Session(root, config, embedder_factory=embedder_factory)
-    live = (
-        LiveIndex(session, watch=watch, command="mcp", lock_retry_seconds=lock_retry_seconds)
-        if index
-        else None
-    )
-    tools = ProjectTools(session, live)
-    if start:
-        tools.start()
-    return tools
-
-
 # ---------------------------------------------------------------------------- stdio
 class _StdinLines:
     """Protocol lines from stdin; a blocked read is abandoned on cancellation.
@@ -263,41 +233,6 @@ class _StdinLines:
         return line
 
 
-def _claim_stdio() -> tuple[int, int]:
-    """Private copies of fds 0 and 1 for the protocol; 0 -> /dev/null, 1 -> stderr."""
-    import fcntl
-
-    proto_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
-    proto_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    os.dup2(2, 1)
-    return proto_in, proto_out
-
-
-class _OneLine(logging.Formatter):
-    """Log records as single lines: an exception becomes its type and message."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        exc = record.exc_info
-        record.exc_info, record.exc_text, record.stack_info = None, None, None
-        text = super().format(record)
-        if exc and exc[1] is not None:
-            text += f" ({type(exc[1]).__name__}: {exc[1]})"
-        return text.replace("\n", " | ")
-
-
-def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLine("mcp-vector-search: %(levelname)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    if os.environ.get("MVS_LOG_LEVEL"):
-        root.setLevel(os.environ["MVS_LOG_LEVEL"].upper())
-
-
 async def _serve(server: MCPServer, tools: ProjectTools, proto_in: int, proto_out: int) -> None:
     stop = tools.session.stop
     stdin: Any = _StdinLines(proto_in)
@@ -316,39 +251,6 @@ async def _serve(server: MCPServer, tools: ProjectTools, proto_in: int, proto_ou
         tg.cancel_scope.cancel()  # stdin reached EOF
 
 
-def serve_stdio(
-    root: Path,
-    config: Config,
-    *,
-    embedder_factory: Callable[[], Embedder] | None = None,
-    index: bool = True,
-    watch: bool = True,
-) -> int:
-    """Serve MCP on stdin/stdout until EOF or a signal; returns the exit code."""
-    _configure_logging()
-    proto_in, proto_out = _claim_stdio()
-    tools = open_tools(
-        root, config, embedder_factory=embedder_factory, index=index, watch=watch, start=False
-    )
-    server = build_server(tools)
-    code = 0
-    with signals_to(tools.session.stop):
-        try:
-            tools.start()
-            anyio.run(_serve, server, tools, proto_in, proto_out)
-        except MVSError as exc:
-            log.error("%s", exc)
-            code = exc.exit_code
-        except Exception as exc:
-            # The client went away mid-write, or a bug: one line, never a traceback.
-            leaves = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
-            if all(isinstance(e, BrokenPipeError | ConnectionError) for e in leaves):
-                log.info("client went away")
-            else:
-                log.error(
-                    "server stopped: %s", "; ".join(f"{type(e).__name__}: {e}" for e in leaves)
-                )
-                code = 1
-        finally:
-            tools.close()
-    return code
+def run_stdio(tools: ProjectTools, proto_in: int, proto_out: int) -> None:
+    """Serve the tools on these protocol fds until EOF or the session's stop token."""
+    anyio.run(_serve, build_server(tools), tools, proto_in, proto_out)

@@ -45,6 +45,7 @@ DEBOUNCE_MAX_MS = 500
 LOCK_RETRY_SECONDS = 5.0
 ERROR_BACKOFF_SECONDS = 5.0
 PROGRESS_WRITE_SECONDS = 0.5
+AFTER_MAX_SECONDS = 5.0  # the longest the first pass waits for the server to warm up
 # Changing these changes which files count at all: re-walk the tree instead of
 # guessing which paths the new rules touch.
 RULE_FILES = frozenset({".gitignore", walker.MVS_IGNORE_NAME, ".mcp-vector-search.toml"})
@@ -112,9 +113,16 @@ class LiveIndex:
         self.last_error: str | None = None
         self.last_report: IndexReport | None = None
         self.holder: str | None = None  # who holds the lock while we wait for it
+        self._after: threading.Event | None = None
 
     # ------------------------------------------------------------------ control
-    def start(self) -> None:
+    def start(self, *, after: threading.Event | None = None) -> None:
+        """Start the threads; the writer's first pass waits (a little) for `after`.
+
+        The server passes its warm-up event: the first answer comes before a pass over
+        the whole tree competes with it for the CPU.
+        """
+        self._after = after
         self._session.start_thread(self._writer_loop, "mvs-writer")
         if self._watch_enabled:
             self._session.start_thread(self._watch_loop, "mvs-watch")
@@ -201,6 +209,10 @@ class LiveIndex:
 
     def _writer_loop(self) -> None:
         stop = self._session.stop
+        if self._after is not None:
+            deadline = time.monotonic() + AFTER_MAX_SECONDS
+            while not (stop.requested or self._after.is_set()) and time.monotonic() < deadline:
+                self._after.wait(0.1)
         while not stop.requested:
             try:
                 if not self._ensure_writer():
@@ -382,6 +394,8 @@ class LiveIndex:
         index_dir = str(session.index_dir)
 
         def relevant(change: watchfiles.Change, path: str) -> bool:
+            # Called for every raw event: the watches are in place.
+            self.watching.set()
             if path.startswith(index_dir) or not path.startswith(prefix):
                 return False
             rel = path[len(prefix) :]
@@ -400,7 +414,8 @@ class LiveIndex:
                     debounce=DEBOUNCE_MAX_MS,
                     step=DEBOUNCE_STEP_MS,
                     stop_event=session.stop.event,
-                    rust_timeout=1_000,
+                    # Short timeouts only tell us the watches are in place (watching).
+                    rust_timeout=200,
                     yield_on_timeout=True,
                     raise_interrupt=False,
                     ignore_permission_denied=True,

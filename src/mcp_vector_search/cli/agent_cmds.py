@@ -29,13 +29,11 @@ def mcp_cmd(
     The index is brought up to date in the background and kept fresh as files change;
     other servers and CLI runs on the same project share it (one writer at a time).
     """
-    from ..mcp_server import serve_stdio
+    from ..serve import serve_stdio
 
     root = resolve_root(ctx, path, must_exist=False)
     config = load(root, model=model)
-    code = serve_stdio(root, config, index=not read_only, watch=not (no_watch or read_only))
-    if code:
-        ctx.exit(code)
+    serve_stdio(root, config, index=not read_only, watch=not (no_watch or read_only))
 
 
 @click.command("watch")
@@ -85,6 +83,7 @@ def watch_cmd(ctx: click.Context, path: Path | None, quiet: bool, model: str | N
                 break
     if live.activity().phase == "failed":
         raise click.ClickException(live.last_error or "indexing failed")
+    raise session.stop.interrupted("Stopped watching; the index is consistent.")
 
 
 @click.command("setup")
