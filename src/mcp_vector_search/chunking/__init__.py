@@ -13,7 +13,8 @@ Every non-blank line of the file is in at least one chunk.
 
 Never raises on any text; an unparsable file still yields chunks. Errors of
 `count_tokens` itself (a closed embedder, say) propagate unchanged. The counter is called
-with batches: twice per file, a third time only for cut lines or a non-additive counter.
+with batches: once per file, once more for the lines of what is too long, and a last
+time only for lines cut by characters or a counter that is not additive over lines.
 """
 
 from __future__ import annotations
