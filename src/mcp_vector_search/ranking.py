@@ -79,37 +79,86 @@ def _symbol_parts(symbol: str | None) -> tuple[str, set[str]]:
     return last.lower(), set(split_identifier(last)) | {last.lower()}
 
 
-def apply_boosts(scored: Sequence[Scored], query: str, terms: Sequence[str]) -> list[Scored]:
+@dataclass(frozen=True, slots=True)
+class QueryShape:
+    """What the query asks for, computed once per query."""
+
+    terms: frozenset[str]
+    identifiers: frozenset[str]  # words written like code: snake_case, camelCase, dotted
+    words: frozenset[str]  # every word, lower-cased
+    wants_docs: bool
+    wants_tests: bool
+    identifier_weight: float
+
+
+_CODE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def query_shape(query: str, terms: Sequence[str], identifier_weight: float) -> QueryShape:
+    words = _CODE_WORD.findall(query)
+    idents = {
+        part.lower()
+        for w in words
+        for part in w.split(".")
+        if "_" in part or re.search(r"[a-z][A-Z]", part) or (len(words) == 1)
+    }
+    term_set = frozenset(terms)
+    return QueryShape(
+        terms=term_set,
+        identifiers=frozenset(idents),
+        words=frozenset(w.lower() for w in words),
+        wants_docs=bool(term_set & _DOC_WORDS),
+        wants_tests=bool(term_set & _TEST_WORDS),
+        identifier_weight=identifier_weight,
+    )
+
+
+def name_factor(c: StoredChunk, q: QueryShape) -> float:
+    """A definition whose name the query spells out as an identifier."""
+    last, parts = _symbol_parts(c.symbol)
+    if last and last in q.identifiers:
+        return 1.6
+    return 1.0
+
+
+def structure_factor(c: StoredChunk, q: QueryShape) -> float:
+    """Docs and tests step back unless the query asks for them."""
+    factor = 1.0
+    if c.language in DOC_LANGUAGES or c.kind in ("section", "window"):
+        factor *= 1.0 if q.wants_docs else 0.55
+    if not q.wants_tests and _TEST_PATH.search(c.path):
+        factor *= 0.7
+    # Top-level code is not penalised: in JavaScript modules it is often the real code
+    # (anonymous default exports, module-level handlers).
+    return factor
+
+
+def path_factor(c: StoredChunk, q: QueryShape) -> float:
+    stem = c.path.rsplit("/", 1)[-1].split(".", 1)[0].lower()
+    if stem and stem in q.identifiers:
+        return 1.15
+    return 1.0
+
+
+FACTORS = (name_factor, structure_factor, path_factor)
+
+
+def apply_boosts(
+    scored: Sequence[Scored], query: str, terms: Sequence[str], identifier_weight: float = 0.5
+) -> list[Scored]:
     """Adjust fused scores with query-aware structure signals."""
-    term_set = set(terms)
-    raw_words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", query)}
-    wants_docs = bool(term_set & _DOC_WORDS)
-    wants_tests = bool(term_set & _TEST_WORDS)
+    shape = query_shape(query, terms, identifier_weight)
     out: list[Scored] = []
     for s in scored:
-        c = s.chunk
         factor = 1.0
-        last, parts = _symbol_parts(c.symbol)
-        if last and last in raw_words:
-            factor *= 1.6  # the query names this definition exactly
-        elif parts and len(parts) > 1 and parts <= term_set | {last}:
-            factor *= 1.25  # every word of the name appears in the query
-        stem = c.path.rsplit("/", 1)[-1].split(".", 1)[0].lower()
-        stem_parts = set(tokens(stem))
-        if stem and (stem in raw_words or (len(stem_parts) > 1 and stem_parts <= term_set)):
-            factor *= 1.15
-        if c.language in DOC_LANGUAGES or c.kind in ("section", "window"):
-            factor *= 1.0 if wants_docs else 0.55
-        if not wants_tests and _TEST_PATH.search(c.path):
-            factor *= 0.7
-        if c.kind == "module":
-            factor *= 0.85
+        for f in FACTORS:
+            factor *= f(s.chunk, shape)
         out.append(replace(s, score=s.score * factor))
     return out
 
 
 def file_coherence(
-    scored: Sequence[Scored], *, weight: float = 0.15, depth: int = 3
+    scored: Sequence[Scored], *, weight: float = 0.05, depth: int = 3
 ) -> list[Scored]:
     """Lift chunks whose file has several strong candidates (a file about the topic)."""
     by_file: dict[str, list[float]] = defaultdict(list)
@@ -148,5 +197,5 @@ def rank(
     identifier_weight: float,
 ) -> list[Scored]:
     fused = fuse(lexical, vector, identifier_weight=identifier_weight)
-    boosted = apply_boosts(fused, query, terms)
+    boosted = apply_boosts(fused, query, terms, identifier_weight)
     return dedupe(file_coherence(boosted))
