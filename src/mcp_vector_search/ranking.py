@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .lexical import split_identifier, tokens
 from .store import LexicalHit, StoredChunk
 
 RRF_K = 60
@@ -72,11 +71,10 @@ def fuse(
     return sorted(acc.values(), key=lambda s: -s.score)
 
 
-def _symbol_parts(symbol: str | None) -> tuple[str, set[str]]:
+def _last_name(symbol: str | None) -> str:
     if not symbol:
-        return "", set()
-    last = re.split(r"[.:#>\s]+", symbol.strip())[-1]
-    return last.lower(), set(split_identifier(last)) | {last.lower()}
+        return ""
+    return re.split(r"[.:#>\s]+", symbol.strip())[-1].lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +113,7 @@ def query_shape(query: str, terms: Sequence[str], identifier_weight: float) -> Q
 
 def name_factor(c: StoredChunk, q: QueryShape) -> float:
     """A definition whose name the query spells out as an identifier."""
-    last, parts = _symbol_parts(c.symbol)
+    last = _last_name(c.symbol)
     if last and last in q.identifiers:
         return 1.6
     return 1.0
