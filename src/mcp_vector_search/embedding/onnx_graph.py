@@ -18,12 +18,18 @@ import json
 import math
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+
+if TYPE_CHECKING:
+    import onnx
+
+# `onnx` (~0.4 s to import) and safetensors are imported only when a graph is actually built,
+# so loading a cached model costs neither.
 
 # Bump whenever the graph produced for the same weights changes, so stale caches are ignored.
 GRAPH_BUILDER_VERSION = "1"
@@ -65,6 +71,10 @@ class _GraphBuilder:
     """Accumulates nodes and initializers; names are generated so they never collide."""
 
     def __init__(self) -> None:
+        from onnx import helper, numpy_helper
+
+        self._helper = helper
+        self._numpy_helper = numpy_helper
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self._n = 0
@@ -77,24 +87,18 @@ class _GraphBuilder:
         # Not np.ascontiguousarray: it turns 0-d scalars into shape [1], which changes
         # Gather's output rank.
         arr = value if value.flags.c_contiguous else value.copy(order="C")
-        self.inits.append(numpy_helper.from_array(arr, name))
+        self.inits.append(self._numpy_helper.from_array(arr, name))
         return name
 
     def op(self, op_type: str, inputs: list[str], hint: str = "", **attrs: object) -> str:
         out = self._name(hint or op_type.lower())
-        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        self.nodes.append(self._helper.make_node(op_type, inputs, [out], name=out, **attrs))
         return out
-
-    def op_multi(
-        self, op_type: str, inputs: list[str], n_out: int, hint: str, **attrs: object
-    ) -> list[str]:
-        outs = [self._name(f"{hint}{i}") for i in range(n_out)]
-        self.nodes.append(helper.make_node(op_type, inputs, outs, name=outs[0], **attrs))
-        return outs
 
 
 def build_model(model_dir: Path) -> onnx.ModelProto:
     """Return the sentence-embedding graph for the BERT checkpoint in `model_dir`."""
+    from onnx import TensorProto, helper
     from safetensors.numpy import load_file
 
     cfg = BertConfig.from_model_dir(model_dir)
@@ -264,8 +268,8 @@ def cached_model_path(model_dir: Path, name: str, cache_dir: Path | None = None)
 
 def load_or_build(
     model_dir: Path, name: str, cache_dir: Path | None = None, *, rebuild: bool = False
-) -> bytes:
-    """Return the serialized model, from the cache when present, building (and caching) it if not.
+) -> tuple[bytes, bool]:
+    """Return (serialized model, came from cache), building and caching it when needed.
 
     Bytes rather than a path: once read, a concurrent rebuild or cache cleanup cannot pull the
     file from under onnxruntime, and the unwritable-cache case needs no separate code path.
@@ -274,14 +278,43 @@ def load_or_build(
     target = cached_model_path(model_dir, name, cache_dir)
     if not rebuild:
         try:
-            return target.read_bytes()
+            data = target.read_bytes()
         except OSError:
             pass
+        else:
+            with contextlib.suppress(OSError):
+                # Marks the file as in use, so another install's pruning leaves it alone.
+                os.utime(target)
+            return data, True
     data = build_model(model_dir).SerializeToString()
     with contextlib.suppress(OSError):
         # An unwritable or full cache only costs a rebuild next time.
         _write_atomic(target, data)
-    return data
+        _prune_stale(target, name)
+    return data, False
+
+
+# A cached graph unused this long belongs to weights no longer installed (an upgraded model
+# package changes the key); younger ones may be another virtualenv's, still in use.
+STALE_MODEL_S = 30 * 24 * 3600
+# Temp files this old are leftovers of a build that was killed mid-write.
+STALE_TMP_S = 24 * 3600
+
+
+def _prune_stale(keep: Path, name: str) -> None:
+    now = time.time()
+    for p in keep.parent.iterdir():
+        if p == keep:
+            continue
+        if p.name.startswith(f"{name}-") and p.suffix == ".onnx":
+            limit = STALE_MODEL_S
+        elif p.name.startswith(f".{name}-") and p.suffix == ".tmp":
+            limit = STALE_TMP_S
+        else:
+            continue
+        with contextlib.suppress(OSError):
+            if now - p.stat().st_mtime > limit:
+                p.unlink()
 
 
 def _write_atomic(target: Path, data: bytes) -> None:

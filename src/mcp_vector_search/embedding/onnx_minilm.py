@@ -97,9 +97,13 @@ class MiniLMEmbedder:
         self.threads = threads if threads is not None else _default_threads()
         self._cache_dir = cache_dir
         self._closed = False
-        # RLock: close() from a signal handler interrupting embed_batch on the same thread
-        # must not deadlock on the lock that thread already holds.
-        self._lock = threading.RLock()
+        # Two locks, always taken in this order: _run_lock serialises inference, _init_lock
+        # guards lazy creation and teardown. count_tokens needs only the tokenizer (thread
+        # safe), so a chunker counting on one thread never waits behind a long embedding on
+        # another. RLocks: close() from a signal handler that interrupted embed_batch on the
+        # same thread must not deadlock on a lock that thread already holds.
+        self._run_lock = threading.RLock()
+        self._init_lock = threading.RLock()
         self._session: onnxruntime.InferenceSession | None = None
         self._tok: Tokenizer | None = None  # truncates to MAX_TOKENS, for the model
         self._tok_full: Tokenizer | None = None  # no truncation, for count_tokens
@@ -108,13 +112,12 @@ class MiniLMEmbedder:
 
     def warm(self) -> None:
         """Build/load the graph and tokenizers now instead of on the first call."""
-        with self._lock:
-            self._check_open()
-            self._guard(self._ensure_session)
+        self._check_open()
+        self._guard(self._ensure_session)
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         texts = self._validate(texts)
-        with self._lock:
+        with self._run_lock:
             self._check_open()
             if not texts:
                 return np.zeros((0, DIMENSIONS), dtype=np.float32)
@@ -122,17 +125,16 @@ class MiniLMEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         texts = self._validate(texts)
-        with self._lock:
-            self._check_open()
-            if not texts:
-                return []
-            return self._guard(lambda: self._count(texts))
+        self._check_open()
+        if not texts:
+            return []
+        return self._guard(lambda: self._count(texts))
 
     def close(self) -> None:
-        # The flag is set before taking the lock so a run in progress on another thread is
+        # The flag is set before taking the locks so a run in progress on another thread is
         # the last one; dropping the session releases the model's memory.
         self._closed = True
-        with self._lock:
+        with self._run_lock, self._init_lock:
             self._session = None
             self._tok = None
             self._tok_full = None
@@ -184,20 +186,27 @@ class MiniLMEmbedder:
         ) from e
 
     def _ensure_tokenizers(self) -> tuple[Tokenizer, Tokenizer]:
-        if self._tok is None or self._tok_full is None:
-            from tokenizers import Tokenizer
+        with self._init_lock:
+            # Checked under the lock: a close() that ran since the caller's check must not
+            # see its teardown undone by a late lazy init.
+            self._check_open()
+            if self._tok is None or self._tok_full is None:
+                self._tok, self._tok_full = self._load_tokenizers()
+            return self._tok, self._tok_full
 
-            path = str(self._resolved_model_dir() / "tokenizer.json")
-            # tokenizer.json ships with fixed padding/truncation at 128; the model's window
-            # is 256 and each batch is padded here, only to its own longest text.
-            tok = Tokenizer.from_file(path)
-            tok.no_padding()
-            tok.enable_truncation(max_length=MAX_TOKENS)
-            full = Tokenizer.from_file(path)
-            full.no_padding()
-            full.no_truncation()
-            self._tok, self._tok_full = tok, full
-        return self._tok, self._tok_full
+    def _load_tokenizers(self) -> tuple[Tokenizer, Tokenizer]:
+        from tokenizers import Tokenizer
+
+        path = str(self._resolved_model_dir() / "tokenizer.json")
+        # tokenizer.json ships with fixed padding/truncation at 128; the model's window is
+        # 256 and each batch is padded here, only to its own longest text.
+        tok = Tokenizer.from_file(path)
+        tok.no_padding()
+        tok.enable_truncation(max_length=MAX_TOKENS)
+        full = Tokenizer.from_file(path)
+        full.no_padding()
+        full.no_truncation()
+        return tok, full
 
     def _resolved_model_dir(self) -> Path:
         if self._model_dir is None:
@@ -205,8 +214,13 @@ class MiniLMEmbedder:
         return self._model_dir
 
     def _ensure_session(self) -> onnxruntime.InferenceSession:
-        if self._session is not None:
+        with self._init_lock:
+            self._check_open()
+            if self._session is None:
+                self._session = self._create_session()
             return self._session
+
+    def _create_session(self) -> onnxruntime.InferenceSession:
         import onnxruntime as ort
 
         from .onnx_graph import load_or_build
@@ -221,16 +235,16 @@ class MiniLMEmbedder:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
         model_dir = self._resolved_model_dir()
-        data = load_or_build(model_dir, MODEL_CACHE_NAME, self._cache_dir)
+        data, cached = load_or_build(model_dir, MODEL_CACHE_NAME, self._cache_dir)
         try:
-            session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
         except Exception:
-            # A cached file that fails to load (disk corruption, foreign write) is rebuilt
-            # once; a second failure is real and propagates.
-            data = load_or_build(model_dir, MODEL_CACHE_NAME, self._cache_dir, rebuild=True)
-            session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
-        self._session = session
-        return session
+            if not cached:
+                raise
+        # A cached file that fails to load (disk corruption, a foreign write) is rebuilt
+        # once; a fresh build that fails to load is a real error and propagates.
+        data, _ = load_or_build(model_dir, MODEL_CACHE_NAME, self._cache_dir, rebuild=True)
+        return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
 
     def _group(self, order: list[int], lengths: list[int]) -> list[list[int]]:
         """Cut `order` (ascending by length) into runs within both batch limits."""
@@ -247,7 +261,7 @@ class MiniLMEmbedder:
 
     def _count(self, texts: list[str]) -> list[int]:
         _, full = self._ensure_tokenizers()
-        return [len(e.ids) for e in full.encode_batch(texts, add_special_tokens=True)]
+        return [len(e) for e in full.encode_batch(texts, add_special_tokens=True)]
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         session = self._ensure_session()
