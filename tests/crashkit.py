@@ -1,0 +1,223 @@
+"""Helpers for the crash-safety tests and bench/chaos.py: run the real CLI in a
+subprocess, wait (bounded) for what it reports, and compare what an index holds.
+
+Nothing here fakes a store or a model: the index is read back through the real store,
+read-only, as any other reader would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "mcp_vector_search"]
+
+# What must never reach stderr, whatever moment a signal or a kill lands on.
+BAD_MARKERS = (
+    "Traceback",
+    "panicked",
+    "PanicException",
+    "Exception ignored in",
+    "Segmentation fault",
+    "Fatal Python error",
+    "core dumped",
+    "interpreter is not initialized",
+)
+
+
+def bad_markers(stderr: str) -> list[str]:
+    return [m for m in BAD_MARKERS if m in stderr]
+
+
+def cli_env(index_dir: Path, *, model: str = "fake", home: Path | None = None) -> dict[str, str]:
+    """The environment for one CLI subprocess: its model, its index dir, no daemon."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MVS_") and k not in ("XDG_CONFIG_HOME", "PYTHONWARNINGS")
+    }
+    env["MVS_MODEL"] = model
+    env["MVS_INDEX_DIR"] = str(index_dir)
+    env["MVS_SEARCH_DAEMON"] = "0"  # a daemon would outlive the test and hold the index open
+    if home is not None:
+        env["XDG_CONFIG_HOME"] = str(home / "xdg-config")
+        env["MVS_CACHE_DIR"] = str(home / "cache")
+    return env
+
+
+def start_index(
+    root: Path, env: dict[str, str], *args: str, quiet: bool = True
+) -> subprocess.Popen[str]:
+    cmd = [*CLI, "index", str(root), *(["--quiet"] if quiet else []), *args]
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 600, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def read_progress(index_dir: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((index_dir / "progress.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def wait_for(
+    proc: subprocess.Popen[str],
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    poll: float = 0.05,
+) -> bool:
+    """Wait until ready() holds, the process ends, or the timeout passes.
+
+    The pause between checks is a bounded wait on the process itself, so an early exit
+    ends the wait at once. Returns whether ready() held while the process still ran.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return proc.poll() is None
+        try:
+            proc.wait(timeout=poll)
+            return False  # it ended before the moment came
+        except subprocess.TimeoutExpired:
+            pass
+    return False
+
+
+def progress_is(index_dir: Path, phase: str, minimum: int = 0) -> Callable[[], bool]:
+    """A ready() for wait_for: the writer reports `phase` with at least `minimum` done."""
+
+    def ready() -> bool:
+        p = read_progress(index_dir)
+        if p is None or p.get("phase") != phase:
+            return False
+        done = p.get("files_done" if phase == "lexical" else "embed_done")
+        return isinstance(done, int) and done >= minimum
+
+    return ready
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What an index holds, in the terms a clean run must reproduce exactly."""
+
+    chunks: frozenset[tuple[str, int, int, str]]  # path, start, end, chunk id (content hash)
+    files: frozenset[tuple[str, str, str]]  # path, status, file hash
+    duplicate_chunks: int  # rows sharing an id (one line can hold several chunks, so not spans)
+    orphan_chunks: int  # chunks of a path the files table doesn't record as indexed
+    missing_chunks: int  # files recorded with chunks that have none in the table
+    missing_vectors: int  # chunks whose embed hash has no vector
+    duplicate_vectors: int
+
+    def problems(self) -> list[str]:
+        names = (
+            "duplicate_chunks",
+            "orphan_chunks",
+            "missing_chunks",
+            "missing_vectors",
+            "duplicate_vectors",
+        )
+        return [f"{n}={getattr(self, n)}" for n in names if getattr(self, n)]
+
+    def diff(self, other: Fingerprint) -> str:
+        parts = []
+        if self.chunks != other.chunks:
+            a, b = self.chunks - other.chunks, other.chunks - self.chunks
+            parts.append(f"chunks: {len(a)} extra, {len(b)} missing (e.g. {sorted(a | b)[:3]})")
+        if self.files != other.files:
+            a, b = self.files - other.files, other.files - self.files
+            parts.append(f"files: {len(a)} extra, {len(b)} missing (e.g. {sorted(a | b)[:3]})")
+        return "; ".join(parts + self.problems())
+
+
+def fingerprint(index_dir: Path) -> Fingerprint:
+    from mcp_vector_search.store.lancedb import open_store
+    from mcp_vector_search.store.meta import read_meta
+
+    meta = read_meta(index_dir)
+    assert meta is not None, f"no index at {index_dir}"
+    store = open_store(
+        index_dir,
+        model_id=str(meta["model_id"]),
+        dimensions=int(meta["dimensions"]),
+        writable=False,
+    )
+    try:
+        catalog = store.chunk_catalog()
+        states = store.file_states()
+        hashes, _ = store.vectors()
+    finally:
+        store.close()
+    ids = [c.id for c in catalog]
+    indexed = {p for p, s in states.items() if s.status == "indexed"}
+    with_chunks = {c.path for c in catalog}
+    have = set(hashes)
+    return Fingerprint(
+        chunks=frozenset((c.path, c.start_line, c.end_line, c.id) for c in catalog),
+        files=frozenset((p, s.status, s.file_hash) for p, s in states.items()),
+        duplicate_chunks=len(ids) - len(set(ids)),
+        orphan_chunks=sum(1 for c in catalog if c.path not in indexed),
+        missing_chunks=sum(
+            1
+            for p, s in states.items()
+            if s.status == "indexed" and s.chunks and p not in with_chunks
+        ),
+        missing_vectors=sum(1 for c in catalog if c.embed_hash not in have),
+        duplicate_vectors=len(hashes) - len(have),
+    )
+
+
+def search_works(index_dir: Path, query: str = "parse the request headers") -> int:
+    """Search the index in this process, read-only, as the CLI does; returns the hit count.
+
+    Raises whatever the search raises: the callers count that as a failure.
+    """
+    from mcp_vector_search.embedding import create_embedder
+    from mcp_vector_search.search import Searcher
+    from mcp_vector_search.store.lancedb import open_store
+    from mcp_vector_search.store.meta import read_meta
+
+    meta = read_meta(index_dir)
+    if meta is None:
+        return 0  # killed before the index existed: "no index" is the right answer
+    model = "fake" if str(meta["model_id"]).startswith("fake") else "minilm"
+    embedder = create_embedder(model)
+    store = open_store(
+        index_dir,
+        model_id=str(meta["model_id"]),
+        dimensions=int(meta["dimensions"]),
+        writable=False,
+    )
+    try:
+        result = Searcher(store, lambda: embedder).search(query, limit=5)
+        return len(result.hits)
+    finally:
+        store.close()
+        embedder.close()
