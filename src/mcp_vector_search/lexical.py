@@ -6,6 +6,7 @@ whole identifier, so a query in either spelling (or in plain words) meets the co
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -87,20 +88,26 @@ def split_identifier(word: str) -> list[str]:
     return parts
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _word_tokens(word: str) -> tuple[str, ...]:
+    # Code repeats the same identifiers endlessly; splitting each once is most of the speed.
+    whole = word.lower().strip("_")
+    if not whole:
+        return ()
+    if word.islower() and "_" not in word:
+        return (whole,)
+    parts = split_identifier(word)
+    if len(parts) > 1 or (parts and parts[0] != whole):
+        return (whole, *(p for p in parts if p != whole))
+    return (whole,)
+
+
 def tokens(text: str) -> list[str]:
     """All tokens of a text: each identifier whole (lower-cased) followed by its sub-words."""
     out: list[str] = []
-    for m in _WORD.finditer(text):
-        word = m.group(0)
-        if len(word) > _MAX_TOKEN:
-            continue
-        whole = word.lower().strip("_")
-        if not whole:
-            continue
-        out.append(whole)
-        parts = split_identifier(word)
-        if len(parts) > 1 or (parts and parts[0] != whole):
-            out.extend(p for p in parts if p != whole)
+    for word in _WORD.findall(text):
+        if len(word) <= _MAX_TOKEN:
+            out.extend(_word_tokens(word))
     return out
 
 
