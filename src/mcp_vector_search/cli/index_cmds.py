@@ -37,6 +37,7 @@ class _Reporter:
         self.quiet = quiet
         self.index_dir = index_dir
         self._last_file = 0.0
+        self._file_phase = ""
         self.tty = sys.stderr.isatty()
         self._last_plain = 0.0
         self._last_phase = ""
@@ -48,10 +49,11 @@ class _Reporter:
 
         assert isinstance(p, Progress)
         now = time.monotonic()
-        if now - self._last_file > 1.0 or p.phase == "done":
+        # A new phase is written at once, so status (and tests) see each stage begin.
+        if now - self._last_file > 1.0 or p.phase != self._file_phase:
             from ..status import write_progress
 
-            self._last_file = now
+            self._last_file, self._file_phase = now, p.phase
             write_progress(self.index_dir, progress_dict(p))
         if self.quiet:
             return
