@@ -137,13 +137,15 @@ class Fingerprint:
     duplicate_vectors: int
 
     def problems(self) -> list[str]:
-        names = (
-            "duplicate_chunks",
-            "orphan_chunks",
-            "missing_chunks",
-            "missing_vectors",
-            "duplicate_vectors",
+        """Anything a completed run must not leave."""
+        return self.broken() + (
+            [f"missing_vectors={self.missing_vectors}"] * bool(self.missing_vectors)
         )
+
+    def broken(self) -> list[str]:
+        """Anything no state may show, even right after a stop or a kill (vectors still
+        to embed are allowed then)."""
+        names = ("duplicate_chunks", "orphan_chunks", "missing_chunks", "duplicate_vectors")
         return [f"{n}={getattr(self, n)}" for n in names if getattr(self, n)]
 
     def diff(self, other: Fingerprint) -> str:
@@ -221,3 +223,68 @@ def search_works(index_dir: Path, query: str = "parse the request headers") -> i
     finally:
         store.close()
         embedder.close()
+
+
+_WORDS = [
+    "parse",
+    "fetch",
+    "render",
+    "cache",
+    "retry",
+    "upload",
+    "token",
+    "session",
+    "payload",
+    "invoice",
+    "ledger",
+    "schedule",
+    "resize",
+    "encode",
+    "decode",
+    "migrate",
+    "validate",
+    "archive",
+    "notify",
+    "compress",
+    "index",
+]
+
+
+def make_corpus(root: Path, files: int, functions: int = 4, seed: int = 0) -> Path:
+    """A project of `files` Python modules, `functions` distinct functions each.
+
+    Every function is different text, so every chunk is embedded (no hash reuse), and a
+    real model has work for roughly files * functions chunks.
+    """
+    import random
+
+    rng = random.Random(seed)
+    for f in range(files):
+        pkg = root / f"pkg{f % 7}"
+        pkg.mkdir(parents=True, exist_ok=True)
+        body = [f'"""Module {f}: {rng.choice(_WORDS)} helpers."""', ""]
+        for g in range(functions):
+            a, b, c = rng.sample(_WORDS, 3)
+            body += [
+                f"def {a}_{b}_{f}_{g}(items, limit={rng.randrange(2, 99)}):",
+                f'    """{a.title()} the {b} of each item, then {c} what is left."""',
+                "    out = []",
+                "    for n, item in enumerate(items):",
+                f"        if n > limit or item is None:  # {rng.choice(_WORDS)}",
+                "            break",
+                f"        value = item.get('{b}', {rng.randrange(1000)})",
+                f"        out.append(({a!r}, value * {rng.randrange(2, 9)}))",
+                f"    return {c}_result(out, '{a}-{f}-{g}')",
+                "",
+            ]
+        (pkg / f"mod_{f}.py").write_text("\n".join(body) + "\n", encoding="utf-8")
+    return root
+
+
+def status_json(env: dict[str, str], root: Path) -> dict[str, object]:
+    proc = run_cli(env, "--project", str(root), "status", "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not bad_markers(proc.stderr), proc.stderr
+    data = json.loads(proc.stdout)
+    assert isinstance(data, dict)
+    return data
