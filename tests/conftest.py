@@ -23,3 +23,9 @@ def fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MVS_MODEL", "fake")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("MVS_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _no_search_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests start no background search daemons unless they test the daemon itself."""
+    monkeypatch.setenv("MVS_SEARCH_DAEMON", "0")
