@@ -18,7 +18,9 @@ def indexed(sample_project: Path, fake_env: None, monkeypatch: pytest.MonkeyPatc
     return sample_project
 
 
-def test_search_json_is_the_stable_interface(indexed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_search_json_is_the_stable_interface(
+    indexed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     capsys.readouterr()
     assert run(["search", "retry failed upload", "--json", "--limit", "3"]) == 0
     payload = json.loads(capsys.readouterr().out)
@@ -26,7 +28,16 @@ def test_search_json_is_the_stable_interface(indexed: Path, capsys: pytest.Captu
     assert set(payload["index"]) >= {"chunks", "embedded"}
     assert 0 < len(payload["results"]) <= 3
     first = payload["results"][0]
-    assert set(first) >= {"path", "start_line", "end_line", "symbol", "kind", "language", "score", "snippet"}
+    assert set(first) >= {
+        "path",
+        "start_line",
+        "end_line",
+        "symbol",
+        "kind",
+        "language",
+        "score",
+        "snippet",
+    }
     assert first["path"] == "src/app/uploads.py"
     assert isinstance(first["start_line"], int) and isinstance(first["score"], float)
 
@@ -72,7 +83,11 @@ def test_expected_failures_are_one_line(tmp_path: Path, fake_env: None) -> None:
     env = {**os.environ, "MVS_MODEL": "fake"}
     proc = subprocess.run(
         [sys.executable, "-m", "mcp_vector_search", "search", "anything"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 3
     assert "Traceback" not in proc.stderr
@@ -82,7 +97,10 @@ def test_expected_failures_are_one_line(tmp_path: Path, fake_env: None) -> None:
     (bad / ".mcp-vector-search.toml").write_text("max_file_size = 'big'\n")
     proc = subprocess.run(
         [sys.executable, "-m", "mcp_vector_search", "index", str(bad)],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert ".mcp-vector-search.toml" in proc.stderr and "max_file_size" in proc.stderr
@@ -91,10 +109,13 @@ def test_expected_failures_are_one_line(tmp_path: Path, fake_env: None) -> None:
 def test_help_is_light() -> None:
     code = (
         "import sys; from mcp_vector_search.cli import run; run(['--help']); "
-        "heavy = [m for m in ('onnxruntime', 'lancedb', 'torch', 'tree_sitter', 'mcp') if m in sys.modules]; "
+        "mods = ('onnxruntime', 'lancedb', 'torch', 'tree_sitter', 'mcp'); "
+        "heavy = [m for m in mods if m in sys.modules]; "
         "print('HEAVY', heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    ).stdout
     assert "HEAVY []" in out
 
 

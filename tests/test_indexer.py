@@ -47,7 +47,7 @@ def test_noop_rerun_touches_nothing(sample_project: Path) -> None:
 
 
 def test_edit_reembeds_only_changed_chunks(sample_project: Path) -> None:
-    indexer, store = make(sample_project)
+    indexer, _store = make(sample_project)
     first = indexer.run()
     target = sample_project / "src/app/uploads.py"
     target.write_text(target.read_text().replace("Remove a stored file.", "Delete a stored file."))
@@ -78,7 +78,7 @@ def test_lexical_first_then_vectors(sample_project: Path) -> None:
 def test_interrupted_run_commits_and_rerun_converges(sample_project: Path, tmp_path: Path) -> None:
     stop = StopToken()
     stop.request(2)
-    indexer, store = make(sample_project, stop)
+    indexer, _store = make(sample_project, stop)
     with pytest.raises(Interrupted) as info:
         indexer.run()
     assert info.value.exit_code == 130

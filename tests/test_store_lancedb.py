@@ -10,7 +10,9 @@ from mcp_vector_search.store.lancedb import open_store
 
 def mk(path: str, start: int, text: str, symbol: str = "f") -> Chunk:
     lines = text.count("\n") + 1
-    return Chunk(path, start, start + lines - 1, "function", symbol, "python", text, f"{path}\n{text}")
+    return Chunk(
+        path, start, start + lines - 1, "function", symbol, "python", text, f"{path}\n{text}"
+    )
 
 
 def state(path: str, n: int) -> FileState:
@@ -30,7 +32,10 @@ def test_reader_needs_an_existing_index(tmp_path: Path) -> None:
 
 
 def test_replace_files_is_lexically_searchable_at_once(store) -> None:  # type: ignore[no-untyped-def]
-    store.replace_files([state("a.py", 1)], [mk("a.py", 1, "def parse_http_response(): pass", "parse_http_response")])
+    store.replace_files(
+        [state("a.py", 1)],
+        [mk("a.py", 1, "def parse_http_response(): pass", "parse_http_response")],
+    )
     hits = store.lexical_search(["http"], 10)
     assert [h.chunk.path for h in hits] == ["a.py"]
     assert store.counts() == (1, 1, 0)
@@ -39,7 +44,11 @@ def test_replace_files_is_lexically_searchable_at_once(store) -> None:  # type: 
 def test_replace_drops_old_chunks_of_the_file_only(store) -> None:  # type: ignore[no-untyped-def]
     store.replace_files(
         [state("a.py", 2), state("b.py", 1)],
-        [mk("a.py", 1, "def one(): pass", "one"), mk("a.py", 3, "def two(): pass", "two"), mk("b.py", 1, "def three(): pass", "three")],
+        [
+            mk("a.py", 1, "def one(): pass", "one"),
+            mk("a.py", 3, "def two(): pass", "two"),
+            mk("b.py", 1, "def three(): pass", "three"),
+        ],
     )
     store.replace_files([state("a.py", 1)], [mk("a.py", 1, "def uno(): pass", "uno")])
     symbols = sorted(c.symbol for c in store.chunk_catalog())
@@ -50,7 +59,9 @@ def test_replace_drops_old_chunks_of_the_file_only(store) -> None:  # type: igno
 
 def test_vectors_fill_in_and_are_shared_by_identical_texts(store) -> None:  # type: ignore[no-untyped-def]
     same = "def dup(): pass"
-    store.replace_files([state("a.py", 1), state("b.py", 1)], [mk("a.py", 1, same), mk("b.py", 1, same)])
+    store.replace_files(
+        [state("a.py", 1), state("b.py", 1)], [mk("a.py", 1, same), mk("b.py", 1, same)]
+    )
     missing = store.missing_vector_hashes()
     assert len(missing) == 2  # embed text includes the path, so two texts
     texts = store.embed_texts(missing)
@@ -63,7 +74,9 @@ def test_vectors_fill_in_and_are_shared_by_identical_texts(store) -> None:  # ty
 
 
 def test_delete_files_and_orphans(store) -> None:  # type: ignore[no-untyped-def]
-    store.replace_files([state("a.py", 1), state("b.py", 1)], [mk("a.py", 1, "x = 1"), mk("b.py", 1, "y = 2")])
+    store.replace_files(
+        [state("a.py", 1), state("b.py", 1)], [mk("a.py", 1, "x = 1"), mk("b.py", 1, "y = 2")]
+    )
     store.delete_files(["a.py"])
     assert set(store.file_states()) == {"b.py"}
     assert store.delete_orphan_chunks(set()) == 1
