@@ -68,10 +68,10 @@ def search_text(result: SearchResult, *, files_only: bool = False, color: bool =
     else:
         lines = []
         for h in result.hits:
-            head = f"{h.path}:{h.start_line}-{h.end_line}  {h.symbol or '-'}  ({h.kind})  {h.score:.4f}"
+            path, symbol = h.path, h.symbol or "-"
             if color:
-                head = f"\x1b[1;36m{h.path}\x1b[0m:{h.start_line}-{h.end_line}  \x1b[1m{h.symbol or '-'}\x1b[0m  ({h.kind})  {h.score:.4f}"
-            lines.append(head)
+                path, symbol = f"\x1b[1;36m{path}\x1b[0m", f"\x1b[1m{symbol}\x1b[0m"
+            lines.append(f"{path}:{h.start_line}-{h.end_line}  {symbol}  ({h.kind})  {h.score:.4f}")
             lines.extend("    " + ln for ln in h.snippet.splitlines())
             lines.append("")
     footer = f"[{result.mode}; {result.embedded}/{result.chunks} chunks embedded]"
