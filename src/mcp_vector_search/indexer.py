@@ -28,7 +28,8 @@ INDEXED = "indexed"
 FILE_BATCH = 200  # files per lexical commit
 CHUNK_BATCH = 4000  # or this many chunks, whichever first
 EMBED_GROUP = 512  # texts fetched from the store at a time
-EMBED_CALL = 32  # texts per model call: ~1 s on 2 cores, bounds the stop latency
+EMBED_CALL = 16  # texts per model call: ~0.4 s on 2 quiet cores; bounds the stop latency,
+# which must stay under the lifecycle's grace period even on a loaded machine (32 took 2.4 s)
 VECTOR_FLUSH_SECONDS = 5.0
 OPTIMIZE_EVERY = 25  # commits between compactions
 
