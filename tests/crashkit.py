@@ -112,11 +112,18 @@ def wait_for(
 
 
 def progress_is(index_dir: Path, phase: str, minimum: int = 0) -> Callable[[], bool]:
-    """A ready() for wait_for: the writer reports `phase` with at least `minimum` done."""
+    """A ready() for wait_for: the writer reports `phase` with at least `minimum` done.
+
+    Only progress written from now on counts: an earlier run's file is still there.
+    """
+    since = time.time() - 0.5  # written with time.time() by another process
 
     def ready() -> bool:
         p = read_progress(index_dir)
         if p is None or p.get("phase") != phase:
+            return False
+        updated = p.get("updated")
+        if not isinstance(updated, int | float) or updated < since:
             return False
         done = p.get("files_done" if phase == "lexical" else "embed_done")
         return isinstance(done, int) and done >= minimum
