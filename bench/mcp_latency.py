@@ -132,6 +132,7 @@ async def measure(root: Path, env: dict[str, str], starts: int, queries: int) ->
     figures: dict[str, Any] = {}
     first_answers, inits, shutdowns = [], [], []
     for run in range(starts):
+        print(f"start {run + 1}/{starts}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         client = Client(params, read_timeout_seconds=120)
         await client.__aenter__()
@@ -142,6 +143,7 @@ async def measure(root: Path, env: dict[str, str], starts: int, queries: int) ->
             raise SystemExit(f"search_code failed: {first.content}")
         if run == starts - 1:
             figures["first_answer_index"] = (first.structured_content or {}).get("index")
+            print("warm queries", file=sys.stderr, flush=True)
             # Warm: the same server, now that the first answer is out.
             for q in QUERIES[:5]:
                 await client.call_tool("search_code", {"query": q})
@@ -244,6 +246,7 @@ def main() -> int:
         subprocess.run([*CLI, "index", str(root), "--quiet"], env=env, check=True)
 
     figures = anyio.run(measure, root, env, args.starts, args.queries)
+    print("in-process engine", file=sys.stderr, flush=True)
     figures.update(engine_latency(root, args.queries))
     print(json.dumps(figures, indent=2))
 

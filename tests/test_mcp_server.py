@@ -299,3 +299,23 @@ def test_close_stops_background_work_promptly(tmp_path: Path, fake_env: None) ->
     t.close()
     assert not [th.name for th in threading.enumerate() if th.name.startswith("mvs-")]
     assert not os.path.exists(t.session.index_dir / "writer.holder.json")
+
+
+def test_cli_twins_give_the_same_answers(
+    tools: ProjectTools, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mcp_vector_search.cli import run
+
+    root = str(tools.root)
+    span = ok(call(tools, "get_context", path="src/app/uploads.py", start_line=2, end_line=9))
+    capsys.readouterr()
+    assert run(["--project", root, "context", "src/app/uploads.py", "2", "9", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == span
+    assert run(["--project", root, "context", ".env", "1"]) == 2
+    tool = ok(call(tools, "search_code", query="retry a failed upload", limit=5))
+    capsys.readouterr()
+    assert run(["--project", root, "search", "retry a failed upload", "-n", "5", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert [(h["path"], h["start_line"]) for h in cli["results"]] == [
+        (h["path"], h["start_line"]) for h in tool["results"]
+    ]

@@ -8,23 +8,34 @@ index was when it was given: a tool call never waits for indexing to finish.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import walker
+from .answers import (
+    CodeHit,
+    ContextAnswer,
+    Coverage,
+    Indexing,
+    ReindexAnswer,
+    SearchAnswer,
+    SimilarAnswer,
+    StatusAnswer,
+    SymbolAnswer,
+    SymbolMatch,
+    decode_cursor,
+    encode_cursor,
+    json_size,
+)
 from .config import Config
 from .embedding import Embedder
 from .errors import ClosedError, IndexLockedError, IndexNotFoundError, UsageError
 from .lifecycle import Session, State
 from .render import hit_dict
-from .search import CANDIDATES, MODES, Searcher, find_symbol
+from .search import CANDIDATES, Searcher, find_symbol
 from .similar import project_path, similar_to_location
 from .status import collect_status, live_progress
 from .watch import LOCK_RETRY_SECONDS, LiveIndex
@@ -36,140 +47,7 @@ MAX_CONTEXT_LINES = 400
 MAX_CONTEXT_CHARS = 20_000
 MAX_SNIPPET_QUERY_CHARS = 4_000
 REINDEX_WAIT_SECONDS = 120.0
-
-
-# ---------------------------------------------------------------------------- answers
-@dataclass
-class Coverage:
-    """How much of the project the answer could see."""
-
-    chunks: int
-    embedded: int | None
-    complete: bool  # nothing being indexed and (where it matters) every chunk has a vector
-    indexing: str | None = None  # what the writer is doing now, e.g. "embed 40%: ..."
-
-
-@dataclass
-class CodeHit:
-    path: str
-    start_line: int
-    end_line: int
-    symbol: str | None
-    kind: str
-    language: str
-    score: float
-    snippet: str
-
-
-@dataclass
-class SearchAnswer:
-    query: str
-    mode: str  # the mode actually used (hybrid falls back to lexical without vectors)
-    results: list[CodeHit]
-    index: Coverage
-    next_cursor: str | None = None  # pass as `cursor` (same query) for the next page
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SymbolMatch:
-    path: str
-    start_line: int
-    end_line: int
-    symbol: str | None
-    kind: str
-    language: str
-    match: str  # exact, qualified, case, prefix or fuzzy
-
-
-@dataclass
-class SymbolAnswer:
-    name: str
-    results: list[SymbolMatch]
-    index: Coverage
-
-
-@dataclass
-class SimilarAnswer:
-    results: list[CodeHit]
-    index: Coverage
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ContextAnswer:
-    path: str
-    start_line: int
-    end_line: int
-    total_lines: int
-    code: str
-    truncated: bool = False
-    next_start_line: int | None = None  # where to continue when truncated
-
-
-@dataclass
-class Indexing:
-    phase: str  # waiting_for_lock, scan, lexical, embed, optimize, idle, failed
-    percent: float | None
-    detail: str
-    writer: str  # "this server" or who else holds the writer lock
-
-
-@dataclass
-class StatusAnswer:
-    root: str
-    files: int
-    chunks: int
-    embedded: int
-    percent_embedded: float
-    stale_files: int | None
-    skipped: dict[str, int]
-    model: str | None
-    last_run: str | None
-    size_bytes: int
-    watching: bool
-    indexing: Indexing | None = None
-    last_error: str | None = None
-
-
-@dataclass
-class ReindexAnswer:
-    done: bool  # False: still running in the background (see index_status)
-    files_changed: int = 0
-    files_deleted: int = 0
-    chunks_written: int = 0
-    files_total: int = 0
-    chunks_total: int = 0
-    seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------- cursors
-def encode_cursor(state: dict[str, Any]) -> str:
-    raw = json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        state = json.loads(raw)
-    except (binascii.Error, ValueError):
-        raise UsageError("invalid cursor; pass next_cursor exactly as returned") from None
-    ok = (
-        isinstance(state, dict)
-        and isinstance(state.get("q"), str)
-        and isinstance(state.get("o"), int)
-        and isinstance(state.get("n"), int)
-        and state.get("m") in MODES
-    )
-    if not ok:
-        raise UsageError("invalid cursor; pass next_cursor exactly as returned")
-    return state
-
-
-def _size(item: object) -> int:
-    return len(json.dumps(asdict(item), separators=(",", ":"), ensure_ascii=False))  # type: ignore[call-overload]
+MODEL_WAIT_SECONDS = 1.0  # a fresh server's first hybrid search waits this long for the model
 
 
 # ---------------------------------------------------------------------------- tools
@@ -185,6 +63,8 @@ class ProjectTools:
         self._searcher: Searcher | None = None
         self._retired: list[Any] = []
         self.warmed = threading.Event()
+        self.model_ready = threading.Event()
+        self._model_failed = False
 
     # ------------------------------------------------------------ plumbing
     def start(self) -> None:
@@ -208,16 +88,21 @@ class ProjectTools:
             self.warmed.set()
 
     def _warm_up(self) -> None:
+        # Warming is only an optimisation: real calls report their own errors.
+        try:  # the store and the search caches first: enough for lexical answers
+            searcher = self._get_searcher()
+            if searcher is not None and not self.session.stop.requested:
+                searcher.search("warm up", limit=1, mode="lexical")
+        except Exception:
+            pass
         try:
             embedder = self.session.embedder()
             warm = getattr(embedder, "warm", None)
             if warm is not None:
                 warm()
-            searcher = self._get_searcher()
-            if searcher is not None and not self.session.stop.requested:
-                searcher.search("warm up", limit=1, mode="lexical")
+            self.model_ready.set()
         except Exception:
-            return  # warming is only an optimisation; real calls report their errors
+            self._model_failed = True
 
     def _get_searcher(self) -> Searcher | None:
         """The reader's searcher, or None while no index exists yet."""
@@ -245,6 +130,12 @@ class ProjectTools:
                 return None
             self._searcher = Searcher(self._reader, self.session.embedder)
             return self._searcher
+
+    def _model_usable(self) -> bool:
+        """False while the model is still loading after a short wait (a fresh server)."""
+        if self._model_failed:
+            return True  # let the search raise the model's own error
+        return self.model_ready.wait(MODEL_WAIT_SECONDS)
 
     def _activity(self) -> Indexing | None:
         live = self.live
@@ -315,15 +206,20 @@ class ProjectTools:
                 raise UsageError("the query is empty")
             return SearchAnswer(query, mode, [], self._not_indexed())
         depth = min(offset + limit + 1, MAX_DEPTH)
+        used_mode = mode
+        if mode == "hybrid" and not self._model_usable():
+            used_mode = "lexical"  # this answer now beats a better one in a few seconds
         result = searcher.search(
-            query, limit=depth, language=language, path_glob=path_glob, mode=mode
+            query, limit=depth, language=language, path_glob=path_glob, mode=used_mode
         )
         coverage = self._coverage(result.chunks, result.embedded)
         notes = list(result.notes)
+        if used_mode != mode:
+            notes.append("the model is still loading: lexical results only for now")
         state = {"q": query, "o": MAX_DEPTH, "n": limit, "m": mode, "l": language, "g": path_glob}
         cut_note = f"cut to {MAX_PAGE} results by the {max_chars}-character budget"
         # What the answer costs without hits, with the longest cursor and note it may get.
-        envelope = _size(
+        envelope = json_size(
             SearchAnswer(
                 result.query, result.mode, [], coverage, encode_cursor(state), [*notes, cut_note]
             )
@@ -334,7 +230,7 @@ class ProjectTools:
         window = result.hits[offset : offset + limit]
         for hit in window:
             item = CodeHit(**hit_dict(hit))
-            cost = _size(item) + 1  # and its comma
+            cost = json_size(item) + 1  # and its comma
             if page and used + cost > budget:
                 break
             page.append(item)
@@ -395,48 +291,7 @@ class ProjectTools:
         return SimilarAnswer(hits, self._coverage(result.chunks, result.embedded), result.notes)
 
     def get_context(self, path: str, start_line: int, end_line: int) -> ContextAnswer:
-        if start_line < 1 or end_line < start_line:
-            raise UsageError("need 1 <= start_line <= end_line")
-        rel = project_path(self.root, path)
-        config = self.session.config
-        if walker.is_ignored(self.root, rel, config):
-            raise UsageError(f"{rel} is excluded from the index (ignore rules or a likely secret)")
-        abs_path = self.root / rel
-        try:
-            st = abs_path.stat()
-        except OSError:
-            raise UsageError(f"no such file: {rel}") from None
-        if not abs_path.is_file():
-            raise UsageError(f"not a file: {rel}")
-        source = walker.read_source(
-            walker.Candidate(rel, abs_path, st.st_size, st.st_mtime_ns), config
-        )
-        if isinstance(source, walker.Skipped):
-            raise UsageError(f"{rel} is not served ({source.reason.replace('_', ' ')})")
-        lines = source.text.splitlines()
-        if start_line > max(len(lines), 1):
-            raise UsageError(f"{rel} has only {len(lines)} lines")
-        last = min(end_line, len(lines), start_line + MAX_CONTEXT_LINES - 1)
-        out: list[str] = []
-        used = 0
-        for number in range(start_line, last + 1):
-            text = lines[number - 1]
-            if out and used + len(text) + 1 > MAX_CONTEXT_CHARS:
-                break
-            out.append(text[:MAX_CONTEXT_CHARS])
-            used += len(text) + 1
-        shown_end = start_line + len(out) - 1
-        wanted_end = min(end_line, len(lines))
-        truncated = shown_end < wanted_end
-        return ContextAnswer(
-            rel,
-            start_line,
-            shown_end,
-            len(lines),
-            "\n".join(out),
-            truncated,
-            shown_end + 1 if truncated else None,
-        )
+        return read_span(self.root, self.session.config, path, start_line, end_line)
 
     def index_status(self) -> StatusAnswer:
         searcher = self._get_searcher()
@@ -543,3 +398,49 @@ def open_tools(
     if start:
         tools.start()
     return tools
+
+
+def read_span(
+    root: Path, config: Config, path: str, start_line: int, end_line: int
+) -> ContextAnswer:
+    """Lines start_line..end_line of a project file, bounded; what the walker would skip
+    (ignored, secret, binary, outside the root) is refused."""
+    if start_line < 1 or end_line < start_line:
+        raise UsageError("need 1 <= start_line <= end_line")
+    rel = project_path(root, path)
+    if walker.is_ignored(root, rel, config):
+        raise UsageError(f"{rel} is excluded from the index (ignore rules or a likely secret)")
+    abs_path = root / rel
+    try:
+        st = abs_path.stat()
+    except OSError:
+        raise UsageError(f"no such file: {rel}") from None
+    if not abs_path.is_file():
+        raise UsageError(f"not a file: {rel}")
+    source = walker.read_source(walker.Candidate(rel, abs_path, st.st_size, st.st_mtime_ns), config)
+    if isinstance(source, walker.Skipped):
+        raise UsageError(f"{rel} is not served ({source.reason.replace('_', ' ')})")
+    lines = source.text.splitlines()
+    if start_line > max(len(lines), 1):
+        raise UsageError(f"{rel} has only {len(lines)} lines")
+    last = min(end_line, len(lines), start_line + MAX_CONTEXT_LINES - 1)
+    out: list[str] = []
+    used = 0
+    for number in range(start_line, last + 1):
+        text = lines[number - 1]
+        if out and used + len(text) + 1 > MAX_CONTEXT_CHARS:
+            break
+        out.append(text[:MAX_CONTEXT_CHARS])
+        used += len(text) + 1
+    shown_end = start_line + len(out) - 1
+    wanted_end = min(end_line, len(lines))
+    truncated = shown_end < wanted_end
+    return ContextAnswer(
+        rel,
+        start_line,
+        shown_end,
+        len(lines),
+        "\n".join(out),
+        truncated,
+        shown_end + 1 if truncated else None,
+    )

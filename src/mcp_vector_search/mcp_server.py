@@ -23,11 +23,9 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from . import __version__
-from .agent_tools import (
-    DEFAULT_MAX_CHARS,
-    MAX_PAGE,
+from .agent_tools import DEFAULT_MAX_CHARS, MAX_PAGE, ProjectTools
+from .answers import (
     ContextAnswer,
-    ProjectTools,
     ReindexAnswer,
     SearchAnswer,
     SimilarAnswer,

@@ -1,4 +1,4 @@
-"""mcp, watch, setup: the commands that serve agents and keep the index live."""
+"""mcp, watch, setup, context: serving agents, keeping the index live, reading spans."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(mcp_cmd)
     cli.add_command(watch_cmd)
     cli.add_command(setup_cmd)
+    cli.add_command(context_cmd)
 
 
 @click.command("mcp")
@@ -119,3 +120,34 @@ def setup_cmd(ctx: click.Context, client: str, path: Path | None, dry_run: bool)
             click.echo(change.diff().rstrip("\n"))
         else:
             click.echo(f"{change.client}: {change.action}d {change.path}")
+
+
+@click.command("context")
+@click.argument("path")
+@click.argument("start_line", type=click.IntRange(min=1))
+@click.argument("end_line", required=False, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="The get_context tool's answer, as JSON.")
+@click.pass_context
+def context_cmd(
+    ctx: click.Context, path: str, start_line: int, end_line: int | None, as_json: bool
+) -> None:
+    """Print lines START_LINE..END_LINE (default: 40 lines) of PATH, relative to the project.
+
+    The twin of the get_context MCP tool: the same bounds, and the same refusals for
+    paths outside the project, ignored files and likely secrets.
+    """
+    import json
+    from dataclasses import asdict
+
+    from ..agent_tools import read_span
+
+    root = resolve_root(ctx, must_exist=False)
+    answer = read_span(root, load(root), path, start_line, end_line or start_line + 39)
+    if as_json:
+        click.echo(json.dumps(asdict(answer), ensure_ascii=False))
+        return
+    width = len(str(answer.end_line))
+    for number, text in enumerate(answer.code.split("\n"), start=answer.start_line):
+        click.echo(f"{number:>{width}}  {text}")
+    if answer.truncated:
+        click.echo(f"(truncated; continue at line {answer.next_start_line})", err=True)

@@ -1,0 +1,150 @@
+"""The answers the agent tools give: plain dataclasses, and the opaque search cursor.
+
+The MCP SDK derives each tool's output schema from these types, so a field added here
+is a field every client sees; keep them small and stable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import UsageError
+from .search import MODES
+
+
+@dataclass
+class Coverage:
+    """How much of the project the answer could see."""
+
+    chunks: int
+    embedded: int | None
+    complete: bool  # nothing being indexed and (where it matters) every chunk has a vector
+    indexing: str | None = None  # what the writer is doing now, e.g. "embed 40%: ..."
+
+
+@dataclass
+class CodeHit:
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str | None
+    kind: str
+    language: str
+    score: float
+    snippet: str
+
+
+@dataclass
+class SearchAnswer:
+    query: str
+    mode: str  # the mode actually used (hybrid falls back to lexical without vectors)
+    results: list[CodeHit]
+    index: Coverage
+    next_cursor: str | None = None  # pass as `cursor` (same query) for the next page
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SymbolMatch:
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str | None
+    kind: str
+    language: str
+    match: str  # exact, qualified, case, prefix or fuzzy
+
+
+@dataclass
+class SymbolAnswer:
+    name: str
+    results: list[SymbolMatch]
+    index: Coverage
+
+
+@dataclass
+class SimilarAnswer:
+    results: list[CodeHit]
+    index: Coverage
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ContextAnswer:
+    path: str
+    start_line: int
+    end_line: int
+    total_lines: int
+    code: str
+    truncated: bool = False
+    next_start_line: int | None = None  # where to continue when truncated
+
+
+@dataclass
+class Indexing:
+    phase: str  # waiting_for_lock, scan, lexical, embed, optimize, idle, failed
+    percent: float | None
+    detail: str
+    writer: str  # "this server" or who else holds the writer lock
+
+
+@dataclass
+class StatusAnswer:
+    root: str
+    files: int
+    chunks: int
+    embedded: int
+    percent_embedded: float
+    stale_files: int | None
+    skipped: dict[str, int]
+    model: str | None
+    last_run: str | None
+    size_bytes: int
+    watching: bool
+    indexing: Indexing | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class ReindexAnswer:
+    done: bool  # False: still running in the background (see index_status)
+    files_changed: int = 0
+    files_deleted: int = 0
+    chunks_written: int = 0
+    files_total: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- cursors
+def encode_cursor(state: dict[str, Any]) -> str:
+    raw = json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        state = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise UsageError("invalid cursor; pass next_cursor exactly as returned") from None
+    ok = (
+        isinstance(state, dict)
+        and isinstance(state.get("q"), str)
+        and isinstance(state.get("o"), int)
+        and isinstance(state.get("n"), int)
+        and state.get("m") in MODES
+    )
+    if not ok:
+        raise UsageError("invalid cursor; pass next_cursor exactly as returned")
+    return state
+
+
+def json_size(item: object) -> int:
+    """Characters of the compact JSON the client receives for `item`."""
+    return len(json.dumps(asdict(item), separators=(",", ":"), ensure_ascii=False))  # type: ignore[call-overload]
