@@ -132,7 +132,7 @@ def build_server(tools: ProjectTools) -> MCPServer:
         kind: Annotated[
             str | None, Field(description="Only this kind: function, class, method, ...")
         ] = None,
-        limit: Annotated[int, Field(ge=1, le=100)] = 20,
+        limit: Annotated[int, Field(ge=1, le=100, description="Most definitions to return.")] = 20,
     ) -> Annotated[CallToolResult, SymbolAnswer]:
         return _answer(lambda: tools.find_symbol(name, kind=kind, limit=limit))
 
@@ -153,7 +153,7 @@ def build_server(tools: ProjectTools) -> MCPServer:
             int | None, Field(ge=1, description="A line inside the definition to compare.")
         ] = None,
         code: Annotated[str | None, Field(description="A code snippet to compare.")] = None,
-        limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 10,
+        limit: Annotated[int, Field(ge=1, le=MAX_PAGE, description="Most results to return.")] = 10,
     ) -> Annotated[CallToolResult, SimilarAnswer]:
         return _answer(lambda: tools.find_similar(path, line=line, code=code, limit=limit))
 
@@ -168,8 +168,8 @@ def build_server(tools: ProjectTools) -> MCPServer:
     )
     def get_context(
         path: Annotated[str, Field(description="Project-relative file path.")],
-        start_line: Annotated[int, Field(ge=1)],
-        end_line: Annotated[int, Field(ge=1)],
+        start_line: Annotated[int, Field(ge=1, description="First line, from 1.")],
+        end_line: Annotated[int, Field(ge=1, description="Last line, inclusive.")],
     ) -> Annotated[CallToolResult, ContextAnswer]:
         return _answer(lambda: tools.get_context(path, start_line, end_line))
 
@@ -252,3 +252,37 @@ async def _serve(server: MCPServer, tools: ProjectTools, proto_in: int, proto_ou
 def run_stdio(tools: ProjectTools, proto_in: int, proto_out: int) -> None:
     """Serve the tools on these protocol fds until EOF or the session's stop token."""
     anyio.run(_serve, build_server(tools), tools, proto_in, proto_out)
+
+
+def tool_reference() -> str:
+    """The MCP tools as Markdown, from the schemas the server publishes (for the README)."""
+
+    def kind(schema: dict[str, Any]) -> str:
+        if "anyOf" in schema:
+            return " or ".join(kind(s) for s in schema["anyOf"] if s.get("type") != "null")
+        if "enum" in schema:
+            return " \\| ".join(f"`{v}`" for v in schema["enum"])
+        if schema.get("type") == "array":
+            return f"array of {kind(schema.get('items', {}))}"
+        return str(schema.get("type", "any"))
+
+    # Listing never calls a tool, so there is no project behind this server.
+    server = build_server(None)  # type: ignore[arg-type]
+    parts = ["### MCP tools\n"]
+    for tool in anyio.run(server.list_tools):
+        parts.append(f"#### `{tool.name}`\n\n{tool.description}\n")
+        props = tool.input_schema.get("properties", {})
+        required = set(tool.input_schema.get("required", []))
+        if props:
+            rows = ["| parameter | type | default | description |", "|---|---|---|---|"]
+            for name, schema in props.items():
+                default = (
+                    "required" if name in required else f"`{json.dumps(schema.get('default'))}`"
+                )
+                rows.append(
+                    f"| `{name}` | {kind(schema)} | {default} | {schema.get('description', '')} |"
+                )
+            parts.append("\n".join(rows) + "\n")
+        fields = list((tool.output_schema or {}).get("properties", {}))
+        parts.append("Returns: " + ", ".join(f"`{f}`" for f in fields) + ".\n")
+    return "\n".join(parts)
