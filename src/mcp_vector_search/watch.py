@@ -44,7 +44,9 @@ DEBOUNCE_STEP_MS = 50
 DEBOUNCE_MAX_MS = 500
 LOCK_RETRY_SECONDS = 5.0
 ERROR_BACKOFF_SECONDS = 5.0
+ERROR_BACKOFF_MAX_SECONDS = 120.0
 PROGRESS_WRITE_SECONDS = 0.5
+EXPAND_MAX_FILES = 2_000  # files under a new directory handled one by one
 AFTER_MAX_SECONDS = 5.0  # the longest the first pass waits for the server to warm up
 # Changing these changes which files count at all: re-walk the tree instead of
 # guessing which paths the new rules touch.
@@ -213,12 +215,14 @@ class LiveIndex:
             deadline = time.monotonic() + AFTER_MAX_SECONDS
             while not (stop.requested or self._after.is_set()) and time.monotonic() < deadline:
                 self._after.wait(0.1)
+        backoff = ERROR_BACKOFF_SECONDS
         while not stop.requested:
             try:
                 if not self._ensure_writer():
                     stop.wait(self._lock_retry)
                     continue
                 self._step()
+                backoff = ERROR_BACKOFF_SECONDS
             except Interrupted:
                 if stop.requested:
                     break
@@ -228,8 +232,11 @@ class LiveIndex:
                 break
             except MVSError as exc:
                 self.last_error = str(exc)
-                log.warning("indexing failed, retrying in %.0fs: %s", ERROR_BACKOFF_SECONDS, exc)
-                stop.wait(ERROR_BACKOFF_SECONDS)
+                log.warning("indexing failed, retrying in %.0fs: %s", backoff, exc)
+                with self._cond:
+                    self._full_pending = True  # the failed work is found again by a walk
+                stop.wait(backoff)
+                backoff = min(backoff * 2, ERROR_BACKOFF_MAX_SECONDS)
         self._publish_progress(None)
         with self._cond:
             for job in self._jobs:
@@ -309,16 +316,16 @@ class LiveIndex:
                 report = indexer.run(force=job.force, embed=False)
             else:
                 paths = self._expand(job.paths)
-                if paths is None:  # a directory moved: cheaper to re-walk than to guess
+                if paths is None:  # a big directory appeared: one walk beats many checks
                     report = indexer.run(embed=False)
                 else:
                     report = indexer.update_paths(paths, embed=False)
+            job.report = report
         except MVSError as exc:
             job.error = exc
             raise
         finally:
-            job.done.set()
-        job.report = report
+            job.done.set()  # after the report (or error) is in place
         self.last_report = report
         self.last_error = None
         with self._cond:
@@ -349,7 +356,10 @@ class LiveIndex:
         out: list[str] = []
         for rel in paths:
             if os.path.isdir(root / rel):
-                return None
+                # A directory created or moved in: its files may predate the watch on it.
+                if not self._files_under(rel, out):
+                    return None
+                continue
             out.append(rel)
             if not (root / rel).exists():
                 # A removed directory reports only itself: drop what was indexed under it.
@@ -359,6 +369,19 @@ class LiveIndex:
                     prefix = rel + "/"
                     out.extend(p for p in known if p.startswith(prefix))
         return out
+
+    def _files_under(self, rel_dir: str, out: list[str]) -> bool:
+        """Add the files under a directory, pruning ignored ones; False if too many."""
+        root, config = self._session.root, self._session.config
+        for dirpath, dirnames, filenames in os.walk(root / rel_dir):
+            here = os.path.relpath(dirpath, root).replace(os.sep, "/")
+            dirnames[:] = [
+                d for d in dirnames if not walker.is_ignored(root, f"{here}/{d}", config)
+            ]
+            out.extend(f"{here}/{name}" for name in filenames)
+            if len(out) > EXPAND_MAX_FILES:
+                return False  # one walk of the tree is cheaper than path-by-path checks
+        return True
 
     def _record_progress(self, progress: Progress) -> None:
         self._progress = progress
