@@ -294,6 +294,8 @@ class _RaisingTokenizer:
     def encode_batch(self, *args: object, **kwargs: object) -> list[object]:
         raise self.exc
 
+    encode_batch_fast = encode_batch
+
 
 def _with_tokenizer(cache_dir: Path, exc: BaseException) -> MiniLMEmbedder:
     e = MiniLMEmbedder(cache_dir=cache_dir)
