@@ -77,7 +77,7 @@ def test_protocol_and_factory() -> None:
 def test_construction_is_lazy() -> None:
     t = time.perf_counter()
     e = MiniLMEmbedder()
-    assert time.perf_counter() - t < 0.1
+    assert time.perf_counter() - t < 0.5  # generous: CI machines are shared
     assert e._session is None and e._tok is None
     e.close()
 
