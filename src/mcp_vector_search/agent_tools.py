@@ -8,6 +8,7 @@ index was when it was given: a tool call never waits for indexing to finish.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,8 @@ from .search import CANDIDATES, Searcher, find_symbol
 from .similar import project_path, similar_to_location
 from .status import collect_status, live_progress
 from .watch import LOCK_RETRY_SECONDS, LiveIndex
+
+log = logging.getLogger("mcp_vector_search.tools")
 
 DEFAULT_MAX_CHARS = 8_000
 MAX_PAGE = 50
@@ -92,17 +95,20 @@ class ProjectTools:
         try:  # the store and the search caches first: enough for lexical answers
             searcher = self._get_searcher()
             if searcher is not None and not self.session.stop.requested:
-                searcher.search("warm up", limit=1, mode="lexical")
-        except Exception:
-            pass
+                result = searcher.search("warm up", limit=1, mode="lexical")
+                log.info("index open: %d chunks, %d embedded", result.chunks, result.embedded)
+        except Exception as exc:
+            log.info("index not open yet: %s", exc)
         try:
             embedder = self.session.embedder()
             warm = getattr(embedder, "warm", None)
             if warm is not None:
                 warm()
             self.model_ready.set()
-        except Exception:
+            log.info("model ready: %s", embedder.model_id)
+        except Exception as exc:
             self._model_failed = True
+            log.info("model not ready: %s", exc)
 
     def _get_searcher(self) -> Searcher | None:
         """The reader's searcher, or None while no index exists yet."""

@@ -53,12 +53,16 @@ class OneLine(logging.Formatter):
 
 
 def configure_logging() -> None:
+    """WARNING and up on stderr; MVS_LOG_LEVEL=INFO adds startup and indexing milestones
+    stamped with milliseconds since the process started."""
+    level = os.environ.get("MVS_LOG_LEVEL", "").strip().upper()
+    level = level if level in logging.getLevelNamesMapping() else "WARNING"
+    stamp = "" if level in ("WARNING", "ERROR", "CRITICAL") else "%(relativeCreated)6.0fms "
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLine("mcp-vector-search: %(levelname)s: %(message)s"))
+    handler.setFormatter(OneLine(f"mcp-vector-search: {stamp}%(levelname)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    level = os.environ.get("MVS_LOG_LEVEL", "").strip().upper()
-    root.setLevel(level if level in logging.getLevelNamesMapping() else logging.WARNING)
+    root.setLevel(level)
 
 
 def serve_stdio(
@@ -84,6 +88,8 @@ def serve_stdio(
         try:
             tools.start()
             from .mcp_server import run_stdio
+
+            log.info("MCP SDK loaded; serving %s", root)
 
             run_stdio(tools, proto_in, proto_out)
         except MVSError as exc:

@@ -47,7 +47,7 @@ ERROR_BACKOFF_SECONDS = 5.0
 ERROR_BACKOFF_MAX_SECONDS = 120.0
 PROGRESS_WRITE_SECONDS = 0.5
 EXPAND_MAX_FILES = 2_000  # files under a new directory handled one by one
-AFTER_MAX_SECONDS = 5.0  # the longest the first pass waits for the server to warm up
+AFTER_MAX_SECONDS = 10.0  # the longest the first pass waits for the server to warm up
 # Changing these changes which files count at all: re-walk the tree instead of
 # guessing which paths the new rules touch.
 RULE_FILES = frozenset({".gitignore", walker.MVS_IGNORE_NAME, ".mcp-vector-search.toml"})
@@ -231,6 +231,8 @@ class LiveIndex:
                 self._fail(exc)
                 break
             except MVSError as exc:
+                if stop.requested:
+                    break  # the session closed under the work (ClosedError): just stop
                 self.last_error = str(exc)
                 log.warning("indexing failed, retrying in %.0fs: %s", backoff, exc)
                 with self._cond:
@@ -326,6 +328,12 @@ class LiveIndex:
             raise
         finally:
             job.done.set()  # after the report (or error) is in place
+        log.info(
+            "lexical pass done: %d changed, %d removed, %.2fs",
+            report.files_changed,
+            report.files_deleted,
+            report.seconds,
+        )
         self.last_report = report
         self.last_error = None
         with self._cond:
