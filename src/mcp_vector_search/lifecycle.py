@@ -121,8 +121,19 @@ class Session:
         thread.start()
         return thread
 
-    def run_in_worker(self, fn: Callable[[], T], name: str = "mvs-worker") -> T:
-        """Run fn in an owned thread; the main thread waits, handling signals promptly."""
+    def run_in_worker(
+        self,
+        fn: Callable[[], T],
+        name: str = "mvs-worker",
+        *,
+        started: threading.Event | None = None,
+    ) -> T:
+        """Run fn in an owned thread; the main thread waits, handling signals promptly.
+
+        `started`, when given, is set by fn once it begins work worth finishing; a stop
+        before that (while it imports the engine or loads the model, which can take
+        seconds and has nothing to commit) leaves at once.
+        """
         box: dict[str, Any] = {}
 
         def target() -> None:
@@ -135,6 +146,8 @@ class Session:
         while thread.is_alive():
             thread.join(0.1)
             if self.stop.requested:
+                if started is not None and not started.is_set():
+                    hard_exit(self.stop, "Interrupted before indexing started; nothing was changed")
                 thread.join(STOP_GRACE_SECONDS)
                 if thread.is_alive():
                     hard_exit(self.stop, "Stopped; the index keeps its last committed state.")

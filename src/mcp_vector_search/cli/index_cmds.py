@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -160,16 +161,24 @@ def index_cmd(
                     "Interrupted while waiting for the writer lock; nothing was changed"
                 ) from None
             raise
-        store = session.store(writable=True, rebuild=force)
+
+        started = threading.Event()
 
         def work() -> object:
+            # Opening the store imports the engine and the first batch loads the model:
+            # seconds on a busy machine, with nothing to commit. Done here, in the worker,
+            # they leave the main thread free to end the process at once on a signal.
+            store = session.store(writable=True, rebuild=force)
+            embedder = session.embedder()
+            embedder.count_tokens(["warm"])
+            started.set()
             indexer = Indexer(
                 root, config, store, session.embedder, stop=session.stop, progress=reporter
             )
             return indexer.run(force=force, embed=not no_embed)
 
         try:
-            report = session.run_in_worker(work, name="mvs-index")
+            report = session.run_in_worker(work, name="mvs-index", started=started)
         finally:
             reporter.close()
         if session.stop.requested:
