@@ -63,7 +63,7 @@ from speed import fetch_django  # noqa: E402
 
 MIN_DELAY = 0.15
 EXIT_WAIT = 60.0  # a run that hasn't left this long after a signal counts as hung
-MAX_CHAIN = 8  # interrupted runs on one index before it is run to completion
+MAX_CHAIN = 10  # interrupted runs on one index before it is run to completion
 RACE_WINDOW = 0.2  # exit 0 this soon after the signal: the run had already finished
 
 
