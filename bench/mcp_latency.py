@@ -3,7 +3,8 @@
 
 Talks to `mcp-vector-search mcp PATH` through the SDK's stdio client, as an agent would:
   start     spawn -> initialize -> first search_code answer (median of --starts runs)
-  warm      search_code round trips over stdio once warm: p50, p95, max (--queries calls)
+  warm      search_code round trips over stdio once warm and the server's startup pass is
+            done: p50, p95, max (--queries calls)
   engine    the same queries answered in-process without the protocol (ProjectTools)
   symbol    find_symbol round trip p50
   shutdown  stdin closed -> process gone
@@ -143,6 +144,13 @@ async def measure(root: Path, env: dict[str, str], starts: int, queries: int) ->
             raise SystemExit(f"search_code failed: {first.content}")
         if run == starts - 1:
             figures["first_answer_index"] = (first.structured_content or {}).get("index")
+            # Warm means settled: the server's own startup pass over the tree has finished.
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                status = await client.call_tool("index_status", {})
+                if not (status.structured_content or {}).get("indexing"):
+                    break
+                await anyio.sleep(0.5)
             print("warm queries", file=sys.stderr, flush=True)
             # Warm: the same server, now that the first answer is out.
             for q in QUERIES[:5]:

@@ -319,3 +319,26 @@ def test_cli_twins_give_the_same_answers(
     assert [(h["path"], h["start_line"]) for h in cli["results"]] == [
         (h["path"], h["start_line"]) for h in tool["results"]
     ]
+
+
+def test_a_saved_edit_shows_up_in_search(sample_project: Path, fake_env: None) -> None:
+    t = open_tools(sample_project, load_config(sample_project))
+    try:
+        assert t.live is not None and t.live.wait_idle(60) and t.live.watching.wait(20)
+        target = sample_project / "src/app/uploads.py"
+        target.write_text(target.read_text() + "\n\ndef heron_dispatch_window():\n    pass\n")
+
+        async def until_found(client: Client) -> dict[str, Any]:
+            with anyio.fail_after(20):  # the promise is ~2 s; this bound is only a backstop
+                while True:
+                    found = ok(await client.call_tool("search_code", {"query": "heron_dispatch"}))
+                    if found["results"] and found["results"][0]["symbol"] == (
+                        "heron_dispatch_window"
+                    ):
+                        return found
+                    await anyio.sleep(0.05)
+
+        found = talk(t, until_found)
+        assert found["results"][0]["path"] == "src/app/uploads.py"
+    finally:
+        t.close()
