@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import walker
@@ -195,6 +195,18 @@ class Indexer:
         def flush() -> None:
             nonlocal batch_states, batch_chunks, touched, last_flush
             if batch_states:
+                # Chunks and file rows are two commits. An old row left beside new chunks
+                # by a kill between them would still vouch for the old content, and a
+                # file reverted to it would be skipped with the wrong chunks; so the old
+                # rows are voided first (an empty hash never matches a file).
+                voided = [
+                    replace(prev, file_hash="", size=-1)
+                    for s in batch_states
+                    if (prev := states.get(s.path)) is not None and prev.status == INDEXED
+                ]
+                if voided:
+                    self.store.record_files(voided)
+                    self._commits += 1
                 self.store.replace_files(batch_states, batch_chunks)
                 self._commits += 1
                 report.chunks_written += len(batch_chunks)
