@@ -131,7 +131,11 @@ def serve(root: Path, index_dir: Path, model: str, handle: Any, stop: threading.
                             break
                         data += part
                     request = json.loads(data)
-                    reply = handle(request)
+                    if isinstance(request, dict) and request.get("op") == "shutdown":
+                        stop.set()
+                        reply = {"ok": True}
+                    else:
+                        reply = handle(request)
                 except Exception as exc:  # one bad request must not end the daemon
                     reply = {"error": f"{type(exc).__name__}: {exc}", "exit_code": 1}
                     exit_code = getattr(exc, "exit_code", None)
