@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,8 +36,10 @@ def setup(clients: list[str], root: Path, home: Path) -> None:
     apply(plan(clients, root, command=CMD, home=home, platform="linux"))
 
 
-def read(path: Path) -> dict:  # type: ignore[type-arg]
-    return json.loads(path.read_text())
+def read(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text())
+    assert isinstance(data, dict)
+    return data
 
 
 def test_each_client_gets_its_file_and_shape(root: Path, home: Path) -> None:

@@ -105,7 +105,10 @@ def test_search_code_pages_with_an_opaque_cursor(tools: ProjectTools) -> None:
     first = ok(call(tools, "search_code", query="upload", limit=2))
     assert len(first["results"]) == 2 and first["next_cursor"]
     second = ok(call(tools, "search_code", query="upload", limit=2, cursor=first["next_cursor"]))
-    spans = lambda d: {(h["path"], h["start_line"]) for h in d["results"]}  # noqa: E731
+
+    def spans(d: dict[str, Any]) -> set[tuple[str, int]]:
+        return {(h["path"], h["start_line"]) for h in d["results"]}
+
     assert second["results"] and not spans(first) & spans(second)
     everything = ok(call(tools, "search_code", query="upload", limit=4))
     assert spans(everything) == spans(first) | spans(second)

@@ -100,6 +100,7 @@ class RawServer:
             line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
             assert line is not None, "server closed stdout: " + "".join(self.stderr)
             message = json.loads(line)
+            assert isinstance(message, dict)
             if message.get("id") == self._next_id:
                 return message
 
@@ -117,8 +118,9 @@ class RawServer:
 
     def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
         reply = self.request("tools/call", {"name": tool, "arguments": arguments})
-        assert "result" in reply, reply
-        return reply["result"]
+        result = reply.get("result")
+        assert isinstance(result, dict), reply
+        return result
 
     def finish(self) -> tuple[str, str]:
         if self.proc.poll() is None:

@@ -133,16 +133,22 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         state = json.loads(raw)
     except (binascii.Error, ValueError):
         raise UsageError("invalid cursor; pass next_cursor exactly as returned") from None
-    ok = (
-        isinstance(state, dict)
-        and isinstance(state.get("q"), str)
-        and isinstance(state.get("o"), int)
-        and isinstance(state.get("n"), int)
-        and state.get("m") in MODES
-    )
-    if not ok:
+    if not isinstance(state, dict) or not _valid_cursor(state):
         raise UsageError("invalid cursor; pass next_cursor exactly as returned")
-    return state
+    return {str(k): v for k, v in state.items()}
+
+
+def _valid_cursor(state: dict[Any, Any]) -> bool:
+    offset, limit = state.get("o"), state.get("n")
+    return (
+        isinstance(state.get("q"), str)
+        and isinstance(offset, int)
+        and offset >= 0
+        and isinstance(limit, int)
+        and limit >= 1
+        and state.get("m") in MODES
+        and all(state.get(k) is None or isinstance(state.get(k), str) for k in ("l", "g"))
+    )
 
 
 def json_size(item: object) -> int:
