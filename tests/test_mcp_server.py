@@ -15,6 +15,7 @@ from mcp import Client
 from mcp.types import CallToolResult
 
 from mcp_vector_search.agent_tools import ProjectTools, open_tools
+from mcp_vector_search.answers import encode_cursor
 from mcp_vector_search.config import load_config
 from mcp_vector_search.lock import WriterLock
 from mcp_vector_search.mcp_server import build_server
@@ -130,6 +131,8 @@ def test_search_code_errors_are_tool_errors(tools: ProjectTools) -> None:
     fails(call(tools, "search_code", query="upload", mode="psychic"))
     first = ok(call(tools, "search_code", query="upload", limit=1))
     fails(call(tools, "search_code", query="another query", cursor=first["next_cursor"]))
+    forged = encode_cursor({"q": "upload", "o": -5, "n": 1, "m": "hybrid"})
+    fails(call(tools, "search_code", query="upload", cursor=forged))
 
 
 def test_find_symbol_exact_first_then_close(tools: ProjectTools) -> None:
