@@ -77,7 +77,9 @@ def watch_cmd(ctx: click.Context, path: Path | None, quiet: bool, model: str | N
             if not live.writer and live.holder and not said_waiting:
                 say(f"waiting: the index is being written by {live.holder}")
                 said_waiting = True
-            if live.watching.is_set() and not said_watching:
+            # Who writes is said first: "waiting" or nothing, then "watching".
+            ready = live.writer or said_waiting
+            if ready and live.watching.is_set() and not said_watching:
                 say(f"watching {root} (Ctrl+C to stop)")
                 said_watching = True
             if live.activity().phase == "failed":
