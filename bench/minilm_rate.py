@@ -1,6 +1,6 @@
 """Throughput of MiniLMEmbedder on 256-token code chunks (not a test; run by hand).
 
-    python tests/embedding/bench_minilm.py --chunks 128 --reps 5
+    python bench/minilm_rate.py --chunks 128 --reps 5
 
 Chunks are real Python source (this interpreter's stdlib) cut at exactly 254 word pieces,
 so with [CLS]/[SEP] each fills the model's 256-token window. Reports the best of `reps`
