@@ -99,3 +99,15 @@ def test_update_paths_handles_edit_create_delete(sample_project: Path) -> None:
     paths = {c.path for c in store.chunk_catalog()}
     assert "src/app/new_mod.py" in paths and "web/cart.js" not in paths
     assert "debug.log" not in paths
+
+
+def test_noop_rerun_does_not_reread_skipped_binaries(sample_project: Path) -> None:
+    (sample_project / "blob.dat").write_bytes(b"\x00\x01binary" * 100)
+    indexer, store = make(sample_project)
+    first = indexer.run()
+    assert first.skipped.get("binary") == 1
+    again = indexer.run()
+    assert again.files_skipped == 0 and again.skipped.get("binary") == 1
+    (sample_project / "blob.dat").write_text("now it is text about uploads\n")
+    third = indexer.run()
+    assert third.files_changed == 1 and "binary" not in third.skipped

@@ -25,6 +25,9 @@ from .records import Chunk, FileState
 from .store import Store
 
 INDEXED = "indexed"
+CONTENT_SKIPS = frozenset(
+    {walker.BINARY, walker.MINIFIED, walker.GENERATED, walker.UNDECODABLE, walker.TOO_LARGE}
+)
 FILE_BATCH = 200  # files per lexical commit
 CHUNK_BATCH = 4000  # or this many chunks, whichever first
 EMBED_GROUP = 512  # texts fetched from the store at a time
@@ -164,9 +167,12 @@ class Indexer:
     # ------------------------------------------------------------------ stages
     @staticmethod
     def _changed(prev: FileState | None, cand: walker.Candidate) -> bool:
+        # A file skipped for what it contains (binary, minified, ...) stays skipped until
+        # it changes; re-reading 1,300 binaries made every no-op run on Django pay for
+        # them. Transient reasons (unreadable, vanished) are retried each run.
         return (
             prev is None
-            or prev.status != INDEXED
+            or (prev.status != INDEXED and prev.status not in CONTENT_SKIPS)
             or prev.size != cand.size
             or prev.mtime_ns != cand.mtime_ns
         )
