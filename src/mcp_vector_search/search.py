@@ -152,7 +152,7 @@ class Searcher:
                 identifier_weight=lexical.identifier_weight(query),
             )
         top_hits = scored[:limit]
-        contents = self._store.contents([s.chunk.id for s in top_hits])
+        contents = self._store.contents_of([s.chunk for s in top_hits])
         hits = [
             Hit(
                 path=s.chunk.path,

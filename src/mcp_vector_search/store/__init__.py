@@ -8,7 +8,7 @@ in flight and the next run converges to what a clean run would build.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -30,6 +30,9 @@ class StoredChunk:
     kind: str
     language: str
     embed_hash: str
+    # The engine's row address when known: a fast path for reading contents, only valid
+    # for the table version it was read from (callers verify ids, see contents()).
+    row_id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,10 @@ class Store(Protocol):
         ...
 
     def contents(self, ids: Sequence[str]) -> dict[str, str]: ...
+    def contents_of(self, chunks: Sequence[StoredChunk]) -> dict[str, str]:
+        """contents() for known candidates; may use their row ids (much faster)."""
+        ...
+
     def version(self) -> tuple[int, ...]:
         """Changes whenever any table changes; readers use it to refresh caches."""
         ...

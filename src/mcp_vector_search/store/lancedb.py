@@ -397,9 +397,12 @@ class LanceStore:
                 if not _SAFE_LITERAL.match(language):
                     return []
                 q = q.where(f"language = '{language}'", prefilter=True)
-            rows = q.select([*_CATALOG_COLUMNS, "_score"]).to_arrow().to_pylist()
+            rows = q.select([*_CATALOG_COLUMNS, "_score"]).with_row_id(True).to_arrow().to_pylist()
         return [
-            LexicalHit(StoredChunk(**{k: r[k] for k in _CATALOG_COLUMNS}), float(r["_score"]))
+            LexicalHit(
+                StoredChunk(**{k: r[k] for k in _CATALOG_COLUMNS}, row_id=r.get("_rowid")),
+                float(r["_score"]),
+            )
             for r in rows
         ]
 
@@ -411,11 +414,11 @@ class LanceStore:
             version = table.version
             if self._catalog is not None and self._catalog[0] == version:
                 return self._catalog[1]
-            data = table.search().select(_CATALOG_COLUMNS).limit(None).to_arrow()
-        cols = {name: data.column(name).to_pylist() for name in _CATALOG_COLUMNS}
+            data = table.search().select(_CATALOG_COLUMNS).with_row_id(True).limit(None).to_arrow()
+        cols = {name: data.column(name).to_pylist() for name in [*_CATALOG_COLUMNS, "_rowid"]}
         catalog = [
             StoredChunk(*values)
-            for values in zip(*(cols[n] for n in _CATALOG_COLUMNS), strict=True)
+            for values in zip(*(cols[n] for n in [*_CATALOG_COLUMNS, "_rowid"]), strict=True)
         ]
         self._catalog = (version, catalog)
         return catalog
@@ -450,6 +453,31 @@ class LanceStore:
                 .to_pylist()
             )
         return {r["id"]: r["content"] for r in rows}
+
+    def contents_of(self, chunks: Sequence[StoredChunk]) -> dict[str, str]:
+        table = self._table("chunks")
+        if table is None or not chunks:
+            return {}
+        wanted = {c.id for c in chunks}
+        row_ids = [c.row_id for c in chunks if c.row_id is not None]
+        if len(row_ids) == len(chunks):
+            try:
+                with mapped_errors(StoreError, "reading chunk contents"):
+                    data = table.take_row_ids(row_ids).select(["id", "content"]).to_arrow()
+                found = dict(
+                    zip(
+                        data.column("id").to_pylist(),
+                        data.column("content").to_pylist(),
+                        strict=True,
+                    )
+                )
+                # Row ids move when a writer compacts; then the ids won't match and the
+                # slower lookup by id answers instead.
+                if wanted <= found.keys():
+                    return {k: found[k] for k in wanted}
+            except StoreError:
+                pass
+        return self.contents(list(wanted))
 
     def size_bytes(self) -> int:
         total = 0
