@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import walker
+from . import snapshot, walker
 from .cancel import StopToken
 from .chunking import chunk_source
 from .config import Config
@@ -79,6 +79,7 @@ class Indexer:
     ) -> None:
         self.root = root
         self.config = config
+        self.index_dir = config.index_path(root)
         self.store = store
         self._embedder = embedder
         self.stop = stop or StopToken()
@@ -90,6 +91,7 @@ class Indexer:
         """Bring the whole index in line with the tree."""
         t0 = time.monotonic()
         report = IndexReport()
+        snapshot.invalidate(self.index_dir)
         self._progress(Progress("scan"))
         self._check_stop("Interrupted before indexing started; nothing was changed")
         walked = walker.walk(self.root, self.config)
@@ -121,11 +123,12 @@ class Indexer:
         report.lexical_seconds = time.monotonic() - t0
         if embed:
             self._embed(report)
-        self._finish(report, t0)
+        self._finish(report, t0, full_walk=embed)
         return report
 
     def update_paths(self, paths: Sequence[str], *, embed: bool = True) -> IndexReport:
         """Re-index just these project-relative paths (the watcher's entry point)."""
+        snapshot.invalidate(self.index_dir)
         t0 = time.monotonic()
         report = IndexReport()
         states = self.store.file_states()
@@ -156,6 +159,7 @@ class Indexer:
         return report
 
     def embed_pending(self) -> IndexReport:
+        snapshot.invalidate(self.index_dir)
         report = IndexReport()
         self._embed(report)
         return report
@@ -338,7 +342,9 @@ class Indexer:
                     flush()
         flush()
 
-    def _finish(self, report: IndexReport, t0: float, *, optimize: bool = True) -> None:
+    def _finish(
+        self, report: IndexReport, t0: float, *, optimize: bool = True, full_walk: bool = False
+    ) -> None:
         meta = self.store.meta()
         commits = int(meta.get("commits_since_optimize", 0) or 0) + self._commits  # type: ignore[call-overload]
         if optimize and commits >= OPTIMIZE_EVERY and not self.stop.requested:
@@ -355,4 +361,16 @@ class Indexer:
             pid=os.getpid(),
         )
         self._commits = 0
+        if full_walk and report.embedded_total == report.chunks_total and not self.stop.requested:
+            snapshot.write(
+                self.index_dir,
+                self.config,
+                self.store.file_states(),
+                {
+                    "files_total": report.files_total,
+                    "chunks_total": report.chunks_total,
+                    "embedded_total": report.embedded_total,
+                    "skipped": report.skipped,
+                },
+            )
         self._progress(Progress("done"))

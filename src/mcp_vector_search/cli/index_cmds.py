@@ -151,6 +151,23 @@ def index_cmd(
 
     root = resolve_root(ctx, path, must_exist=False)
     config = load(root, model=model)
+    if not force:
+        from ..snapshot import unchanged
+
+        summary = unchanged(root, config)
+        if summary is not None:
+            # Nothing changed since a complete run: no engine, no model, no lock needed.
+            if as_json:
+                import json
+
+                click.echo(json.dumps({**summary, "files_changed": 0, "up_to_date": True}))
+            if not quiet:
+                click.echo(
+                    f"Up to date: {summary['files_total']} files, {summary['chunks_total']}"
+                    " chunks, all embedded",
+                    err=True,
+                )
+            return
     reporter = _Reporter(quiet, config.index_path(root))
     with Session(root, config) as session, signals_to(session.stop):
         try:
