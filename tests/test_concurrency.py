@@ -174,7 +174,7 @@ def snapshot(index_dir: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_search_during_indexing_always_succeeds_and_readers_never_write(tmp_path: Path) -> None:
-    root = make_corpus(tmp_path / "proj", files=2500, functions=2)
+    root = make_corpus(tmp_path / "proj", files=1500, functions=2)
     idx = tmp_path / "idx"
     env = cli_env(idx, home=tmp_path)
 
