@@ -16,8 +16,11 @@ from .errors import DiskFullError, MVSError
 
 
 def is_native_panic(exc: BaseException) -> bool:
-    cls = type(exc)
-    return cls.__module__ == "pyo3_runtime" and cls.__qualname__ == "PanicException"
+    # Along the MRO: a library may subclass the panic type for its own panics.
+    return any(
+        c.__module__ == "pyo3_runtime" and c.__qualname__ == "PanicException"
+        for c in type(exc).__mro__
+    )
 
 
 def _is_enospc(exc: BaseException) -> bool:
