@@ -198,51 +198,93 @@ def _last_name(symbol: str) -> str:
     return symbol.replace("::", ".").replace("#", ".").rsplit(".", 1)[-1]
 
 
+_NOT_DEFINITIONS = ("module", "section", "window")
+
+
+class SymbolIndex:
+    """Definitions of one catalog, deduplicated, sorted, and keyed by lower-cased name."""
+
+    def __init__(self, catalog: list[StoredChunk]) -> None:
+        self.catalog = catalog
+        seen: set[tuple[str, str, str]] = set()
+        self.defs: list[StoredChunk] = []
+        self.by_name: dict[str, list[StoredChunk]] = {}
+        for c in sorted(catalog, key=lambda c: (c.path, c.start_line)):
+            if not c.symbol or c.kind in _NOT_DEFINITIONS:
+                continue
+            key = (c.path, c.symbol, c.kind)
+            if key in seen:
+                continue  # a split definition appears once, as its first piece
+            seen.add(key)
+            self.defs.append(c)
+            self.by_name.setdefault(_last_name(c.symbol).lower(), []).append(c)
+
+
+_index_lock = threading.Lock()
+_index_cache: SymbolIndex | None = None
+
+
+def symbol_index(catalog: list[StoredChunk]) -> SymbolIndex:
+    """The index of this catalog object (stores hand out one list per table version)."""
+    global _index_cache
+    with _index_lock:
+        if _index_cache is None or _index_cache.catalog is not catalog:
+            _index_cache = SymbolIndex(catalog)
+        return _index_cache
+
+
 def find_symbol(
     catalog: list[StoredChunk], name: str, *, kind: str | None = None, limit: int = 20
 ) -> list[tuple[StoredChunk, str]]:
-    """Definitions named `name`: exact first, then case-insensitive, then close matches.
-
-    Returns (chunk, match) with match one of exact, qualified, case, prefix, fuzzy;
-    split definitions appear once (their first piece).
+    """Definitions named `name`: exact first, then qualified, case-insensitive, prefix or
+    substring matches, then close spellings. Returns (chunk, match) pairs.
     """
     import difflib
 
     name = name.strip()
     if not name:
         raise UsageError("the symbol name is empty")
+    index = symbol_index(catalog)
     want_last = _last_name(name)
     lowered = name.lower()
-    tiers: dict[str, list[StoredChunk]] = {k: [] for k in ("exact", "qualified", "case", "prefix")}
-    seen: set[tuple[str, str, str]] = set()
-    defs: list[StoredChunk] = []
-    for c in sorted(catalog, key=lambda c: (c.path, c.start_line)):
-        if not c.symbol or c.kind in ("module", "section", "window"):
-            continue
+    tiers: dict[str, list[StoredChunk]] = {k: [] for k in ("exact", "qualified", "case")}
+    taken: set[str] = set()
+    for c in index.by_name.get(want_last.lower(), []):
         if kind and c.kind != kind:
             continue
-        key = (c.path, c.symbol, c.kind)
-        if key in seen:
-            continue
-        seen.add(key)
-        defs.append(c)
-        last = _last_name(c.symbol)
-        if c.symbol == name or (last == name and "." not in name):
+        symbol = c.symbol or ""
+        last = _last_name(symbol)
+        if symbol == name or (last == name and "." not in name):
             tiers["exact"].append(c)
-        elif c.symbol.endswith("." + name) or (last == want_last and name.endswith(c.symbol)):
+        elif symbol.endswith("." + name) or (last == want_last and name.endswith(symbol)):
             tiers["qualified"].append(c)
-        elif c.symbol.lower() == lowered or last.lower() == lowered:
+        elif symbol.lower() == lowered or last.lower() == lowered:
             tiers["case"].append(c)
-        elif last.lower().startswith(lowered) or lowered in c.symbol.lower():
-            tiers["prefix"].append(c)
-    out: list[tuple[StoredChunk, str]] = []
-    for tier, chunks in tiers.items():
-        out.extend((c, tier) for c in chunks)
+        else:
+            continue
+        taken.add(c.id)
+    out: list[tuple[StoredChunk, str]] = [(c, t) for t, cs in tiers.items() for c in cs]
     if len(out) < limit:
-        names = {_last_name(c.symbol or ""): None for c in defs}
-        close = set(difflib.get_close_matches(want_last, list(names), n=limit, cutoff=0.75))
-        taken = {c.id for c, _ in out}
         out.extend(
-            (c, "fuzzy") for c in defs if _last_name(c.symbol or "") in close and c.id not in taken
+            (c, "prefix")
+            for c in index.defs
+            if c.id not in taken
+            and (not kind or c.kind == kind)
+            and (
+                _last_name(c.symbol or "").lower().startswith(lowered)
+                or lowered in (c.symbol or "").lower()
+            )
         )
+        taken.update(c.id for c, _ in out)
+    if len(out) < limit:
+        # Only names of about the right length can be close spellings; comparing all of
+        # a large catalog's names costs hundreds of milliseconds.
+        names = [n for n in index.by_name if abs(len(n) - len(want_last)) <= 3]
+        close = difflib.get_close_matches(want_last.lower(), names, n=limit, cutoff=0.75)
+        for n in close:
+            out.extend(
+                (c, "fuzzy")
+                for c in index.by_name[n]
+                if c.id not in taken and (not kind or c.kind == kind)
+            )
     return out[:limit]
