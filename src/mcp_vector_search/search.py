@@ -208,6 +208,7 @@ class SymbolIndex:
         self.catalog = catalog
         seen: set[tuple[str, str, str]] = set()
         self.defs: list[StoredChunk] = []
+        self.lowered: list[tuple[str, str]] = []  # (last name, whole symbol), lower-cased
         self.by_name: dict[str, list[StoredChunk]] = {}
         for c in sorted(catalog, key=lambda c: (c.path, c.start_line)):
             if not c.symbol or c.kind in _NOT_DEFINITIONS:
@@ -217,7 +218,9 @@ class SymbolIndex:
                 continue  # a split definition appears once, as its first piece
             seen.add(key)
             self.defs.append(c)
-            self.by_name.setdefault(_last_name(c.symbol).lower(), []).append(c)
+            last = _last_name(c.symbol).lower()
+            self.lowered.append((last, c.symbol.lower()))
+            self.by_name.setdefault(last, []).append(c)
 
 
 _index_lock = threading.Lock()
@@ -267,13 +270,10 @@ def find_symbol(
     if len(out) < limit:
         out.extend(
             (c, "prefix")
-            for c in index.defs
-            if c.id not in taken
+            for c, (last, whole) in zip(index.defs, index.lowered, strict=True)
+            if (last.startswith(lowered) or lowered in whole)
+            and c.id not in taken
             and (not kind or c.kind == kind)
-            and (
-                _last_name(c.symbol or "").lower().startswith(lowered)
-                or lowered in (c.symbol or "").lower()
-            )
         )
         taken.update(c.id for c, _ in out)
     if len(out) < limit:
