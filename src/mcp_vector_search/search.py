@@ -101,16 +101,42 @@ class Searcher:
                 return False
             return not (path_glob and not path_matches(c.path, path_glob))
 
+        want_vectors = (
+            mode != "lexical" and len(vec_hashes) > 0 and self._embedder_factory is not None
+        )
+        # The query embedding (ONNX Runtime) and the lexical query (the engine's own
+        # threads) both release the GIL: run them side by side. The helper thread is
+        # joined before this call returns, so no thread outlives a search.
+        qbox: dict[str, object] = {}
+        embed_thread = None
+        if want_vectors:
+            assert self._embedder_factory is not None
+            embed = self._embedder_factory()
+
+            def embed_query() -> None:
+                try:
+                    qbox["vec"] = embed.embed_batch([query])[0]
+                except BaseException as exc:  # re-raised on the calling thread
+                    qbox["error"] = exc
+
+            embed_thread = threading.Thread(target=embed_query, name="mvs-query-embed")
+            embed_thread.start()
         lex_hits: list[ranking.LexicalHit] = []
-        if mode != "semantic":
-            lex_hits = [
-                h for h in self._store.lexical_search(terms, pool, language) if keep(h.chunk)
-            ][:CANDIDATES]
+        try:
+            if mode != "semantic":
+                lex_hits = [
+                    h for h in self._store.lexical_search(terms, pool, language) if keep(h.chunk)
+                ][:CANDIDATES]
+        finally:
+            if embed_thread is not None:
+                embed_thread.join()
+        if "error" in qbox:
+            raise qbox["error"]  # type: ignore[misc]
         vec_hits: list[tuple[StoredChunk, float]] = []
         used_mode = mode
         if mode != "lexical":
-            if len(vec_hashes) and self._embedder_factory is not None:
-                qvec = self._embedder_factory().embed_batch([query])[0]
+            if want_vectors:
+                qvec = qbox["vec"]
                 sims = matrix @ qvec
                 top = min(pool, len(sims))
                 idx = (
