@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import append_section
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -70,21 +71,7 @@ def main() -> int:
     }
     print(json.dumps(figures, indent=2))
     if not args.no_write:
-        doc = REPO / "docs" / "benchmarks.md"
-        head = (
-            f"## Embedding overhead — {time.strftime('%Y-%m-%d %H:%M')} — {platform.node()} "
-            f"({os.cpu_count()} cores, {platform.machine()})\n\n"
-            f"Command: `python bench/embed_ratio.py {' '.join(sys.argv[1:])}`\n\n"
-        )
-        rows = "\n".join(f"| {k} | {v} |" for k, v in figures.items())
-        doc.write_text(
-            doc.read_text().rstrip("\n")
-            + "\n\n"
-            + head
-            + "| figure | value |\n|---|---|\n"
-            + rows
-            + "\n"
-        )
+        append_section("Embedding overhead", figures=figures)
     return 0
 
 

@@ -34,6 +34,8 @@ from typing import Any
 
 import anyio
 
+from report import append_section
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CLI = [sys.executable, "-m", "mcp_vector_search"]
@@ -259,17 +261,8 @@ def main() -> int:
     print(json.dumps(figures, indent=2))
 
     if not args.no_write:
-        cmd = "python bench/mcp_latency.py " + " ".join(sys.argv[1:])
-        head = (
-            f"## MCP latency — {label} — {time.strftime('%Y-%m-%d %H:%M')} — {machine_line}\n\n"
-            f"Command: `{cmd.strip()}`\n\n"
-        )
-        rows = "\n".join(f"| {k} | {v} |" for k, v in figures.items())
-        doc = REPO / "docs" / "benchmarks.md"
-        doc.parent.mkdir(exist_ok=True)
-        existing = doc.read_text() if doc.exists() else "# Benchmarks\n"
-        doc.write_text(
-            existing.rstrip("\n") + "\n\n" + head + "| figure | value |\n|---|---|\n" + rows + "\n"
+        append_section(
+            f"MCP latency — {label}", f"Machine at start: {machine_line}", figures=figures
         )
     return 0
 

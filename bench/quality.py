@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import append_section
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -136,19 +137,11 @@ def main() -> int:
     print("index seconds:", {k: round(v, 1) for k, v in timings.items()})
 
     if not args.no_write:
-        cmd = "python bench/quality.py " + " ".join(sys.argv[1:])
-        head = (
-            f"## Quality — {time.strftime('%Y-%m-%d %H:%M')} — {platform.node()} "
-            f"({os.cpu_count()} cores, {platform.machine()})\n\nCommand: `{cmd.strip()}`\n\n"
+        idx_line = (
+            "`index` command wall time (s; an existing index is only brought up to date): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
         )
-        body = "\n\n".join(sections)
-        idx_line = "\n\nIndex wall time (s): " + ", ".join(
-            f"{k} {v:.1f}" for k, v in timings.items()
-        )
-        doc = REPO / "docs" / "benchmarks.md"
-        doc.parent.mkdir(exist_ok=True)
-        existing = doc.read_text() if doc.exists() else "# Benchmarks\n"
-        doc.write_text(existing.rstrip("\n") + "\n\n" + head + body + idx_line + "\n")
+        append_section("Quality", "\n\n".join([*sections, idx_line]))
     return 0
 
 

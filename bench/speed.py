@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -31,6 +30,8 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from report import append_section
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -238,19 +239,7 @@ def main() -> int:
     print(json.dumps(figures, indent=2))
 
     if not args.no_write:
-        cmd = "python bench/speed.py " + " ".join(sys.argv[1:])
-        head = (
-            f"## Speed — Django 5.0.6 sdist — {time.strftime('%Y-%m-%d %H:%M')} — "
-            f"{platform.node()} ({os.cpu_count()} cores, {platform.machine()})\n\n"
-            f"Command: `{cmd.strip()}`\n\n"
-        )
-        rows = "\n".join(f"| {k} | {v} |" for k, v in figures.items())
-        doc = REPO / "docs" / "benchmarks.md"
-        doc.parent.mkdir(exist_ok=True)
-        existing = doc.read_text() if doc.exists() else "# Benchmarks\n"
-        doc.write_text(
-            existing.rstrip("\n") + "\n\n" + head + "| figure | value |\n|---|---|\n" + rows + "\n"
-        )
+        append_section("Speed — Django 5.0.6 sdist", figures=figures)
     return 0
 
 
