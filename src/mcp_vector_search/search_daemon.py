@@ -50,6 +50,17 @@ def _private_dir(path: Path) -> bool:
     return st.st_uid == os.getuid() and (st.st_mode & 0o077) == 0
 
 
+def _read_line(sock: socket.socket) -> bytes:
+    """One newline-terminated message (or what came before the peer closed)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        part = sock.recv(1 << 16)
+        if not part:
+            break
+        data += part
+    return data
+
+
 def query(index_dir: Path, model: str, request: dict[str, Any]) -> dict[str, Any] | None:
     """Ask a running daemon; None when there is none (or it can't answer)."""
     path = socket_path(index_dir, model)
@@ -61,13 +72,7 @@ def query(index_dir: Path, model: str, request: dict[str, Any]) -> dict[str, Any
             sock.connect(str(path))
             sock.settimeout(REPLY_TIMEOUT)
             sock.sendall(json.dumps({"v": PROTOCOL, **request}).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                part = sock.recv(1 << 16)
-                if not part:
-                    break
-                data += part
-        reply = json.loads(data)
+            reply = json.loads(_read_line(sock))
     except (OSError, ValueError):
         return None
     return reply if isinstance(reply, dict) and reply.get("v") == PROTOCOL else None
@@ -124,13 +129,7 @@ def serve(root: Path, index_dir: Path, model: str, handle: Any, stop: threading.
             with conn:
                 conn.settimeout(REPLY_TIMEOUT)
                 try:
-                    data = b""
-                    while not data.endswith(b"\n"):
-                        part = conn.recv(1 << 16)
-                        if not part:
-                            break
-                        data += part
-                    request = json.loads(data)
+                    request = json.loads(_read_line(conn))
                     if isinstance(request, dict) and request.get("op") == "shutdown":
                         stop.set()
                         reply = {"ok": True}
