@@ -112,17 +112,7 @@ class Indexer:
         ]
         deleted = [p for p in states if p not in current and p not in skipped_now]
 
-        self._lexical(todo, states, force, report, t0)
-        if skip_states:
-            self.store.replace_files(skip_states, [])
-            self._commits += 1
-        if deleted:
-            self.store.delete_files(deleted)
-            self._commits += 1
-            report.files_deleted = len(deleted)
-        report.lexical_seconds = time.monotonic() - t0
-        if embed:
-            self._embed(report)
+        self._apply(todo, states, force, skip_states, deleted, report, t0, embed=embed)
         self._finish(report, t0, full_walk=embed)
         return report
 
@@ -146,17 +136,34 @@ class Indexer:
             else:
                 skip_states.append(FileState(rel, "", 0, 0, cand.reason))
         report.files_seen = len(todo)
-        self._lexical(todo, states, False, report, t0)
+        self._apply(todo, states, False, skip_states, gone, report, t0, embed=embed)
+        self._finish(report, t0, optimize=False)
+        return report
+
+    def _apply(
+        self,
+        todo: list[walker.Candidate],
+        states: dict[str, FileState],
+        force: bool,
+        skip_states: list[FileState],
+        deleted: list[str],
+        report: IndexReport,
+        t0: float,
+        *,
+        embed: bool,
+    ) -> None:
+        """Write the changed files, the newly skipped and the deleted; then embed."""
+        self._lexical(todo, states, force, report, t0)
         if skip_states:
             self.store.replace_files(skip_states, [])
-        if gone:
-            self.store.delete_files(gone)
-            report.files_deleted = len(gone)
+            self._commits += 1
+        if deleted:
+            self.store.delete_files(deleted)
+            self._commits += 1
+            report.files_deleted = len(deleted)
         report.lexical_seconds = time.monotonic() - t0
         if embed:
             self._embed(report)
-        self._finish(report, t0, optimize=False)
-        return report
 
     def embed_pending(self) -> IndexReport:
         snapshot.invalidate(self.index_dir)
