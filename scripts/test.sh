@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --test
 VENV=${VENV:-.venv}
-"$VENV/bin/ruff" check src tests bench
+"$VENV/bin/ruff" check src tests bench scripts
 "$VENV/bin/python" -m pytest -q -ra "$@"

@@ -103,7 +103,7 @@ def test_update_paths_handles_edit_create_delete(sample_project: Path) -> None:
 
 def test_noop_rerun_does_not_reread_skipped_binaries(sample_project: Path) -> None:
     (sample_project / "blob.dat").write_bytes(b"\x00\x01binary" * 100)
-    indexer, store = make(sample_project)
+    indexer, _store = make(sample_project)
     first = indexer.run()
     assert first.skipped.get("binary") == 1
     again = indexer.run()
