@@ -153,8 +153,11 @@ def index_cmd(
     config = load(root, model=model)
     if not force:
         from ..snapshot import unchanged
+        from ..store.meta import read_meta
 
-        summary = unchanged(root, config)
+        # No meta.json, no index, whatever an old snapshot says (a run killed while it
+        # created or rebuilt the index leaves the tables without it).
+        summary = unchanged(root, config) if read_meta(config.index_path(root)) else None
         if summary is not None:
             # Nothing changed since a complete run: no engine, no model, no lock needed.
             if as_json:
@@ -185,6 +188,11 @@ def index_cmd(
             # Opening the store imports the engine and the first batch loads the model:
             # seconds on a busy machine, with nothing to commit. Done here, in the worker,
             # they leave the main thread free to end the process at once on a signal.
+            from ..snapshot import invalidate
+
+            # Before the store is opened: opening may rebuild it (another model), and a
+            # kill right after must not leave the old snapshot vouching for the new index.
+            invalidate(config.index_path(root))
             store = session.store(writable=True, rebuild=force)
             embedder = session.embedder()
             embedder.count_tokens(["warm"])
