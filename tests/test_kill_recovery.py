@@ -9,6 +9,7 @@ import os
 import signal
 from pathlib import Path
 
+from mcp_vector_search import snapshot
 from tests.crashkit import (
     bad_markers,
     cli_env,
@@ -103,6 +104,7 @@ def test_a_half_created_index_is_rebuilt_and_a_missing_text_index_repaired(
     table = lancedb.connect(str(idx)).open_table("chunks")
     for index in table.list_indices():
         table.drop_index(index.name)
+    (idx / snapshot.NAME).unlink()  # a run killed that early never got to write one
     again = run_cli(env, "index", str(root), "--quiet")
     assert again.returncode == 0 and not bad_markers(again.stderr), again.stderr
     found = run_cli(env, "--project", str(root), "search", "encode", "--mode", "lexical")
