@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import shutil
 import signal
@@ -411,44 +410,26 @@ def main() -> int:
     for failure in tally.failures:
         print(f"  failure: {failure}")
     if not args.no_write:
-        write_report(args, seed, root, headline, figures, tally)
+        write_report(seed, root, headline, figures, tally)
     return 0 if not tally.failures else 1
 
 
 def write_report(
-    args: argparse.Namespace,
-    seed: int,
-    root: Path,
-    headline: str,
-    figures: dict[str, object],
-    tally: Tally,
+    seed: int, root: Path, headline: str, figures: dict[str, object], tally: Tally
 ) -> None:
-    cmd = (
-        f"python bench/chaos.py --interrupts {args.interrupts} --kills {args.kills}"
-        f" --real {args.real} --seed {seed}"
+    from report import append_section
+
+    body = "\n".join(
+        [
+            f"**{headline}**",
+            "",
+            f"Seed {seed}. Corpus: `{root.name}/` of the Django 5.0.6 sdist; the chains use"
+            " the fake model (same pipeline), the real-model chain all-MiniLM-L6-v2 on"
+            " django/utils, interrupted and then killed while it embeds.",
+            *(f"- failure: {f}" for f in tally.failures),
+        ]
     )
-    machine = (
-        f"{platform.system()} {platform.machine()}, {len(os.sched_getaffinity(0))} cores,"
-        f" Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the end"
-    )
-    lines = [
-        "",
-        f"## Chaos ({time.strftime('%Y-%m-%d')})",
-        "",
-        f"- Command: `{cmd}`",
-        f"- Machine: {machine}",
-        f"- Corpus: `{root.relative_to(root.parents[1]) if len(root.parents) > 1 else root}`"
-        " (Django 5.0.6 sdist); fake model for the chains, all-MiniLM-L6-v2 for the"
-        " real-model chain on django/utils",
-        f"- **{headline}**",
-        *(f"- {k}: {v}" for k, v in figures.items()),
-        *(f"- failure: {f}" for f in tally.failures),
-        "",
-    ]
-    path = REPO / "docs" / "benchmarks.md"
-    path.parent.mkdir(exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write("\n".join(lines))
+    append_section("Chaos — signals and kills during `index`", body, figures)
 
 
 if __name__ == "__main__":
