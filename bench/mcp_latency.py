@@ -35,21 +35,14 @@ from typing import Any
 import anyio
 
 from report import append_section
+from speed import QUERIES as DJANGO_QUERIES
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CLI = [sys.executable, "-m", "mcp_vector_search"]
+# The speed benchmark's Django questions, plus more of the same kind.
 QUERIES = [
-    "how are database migrations applied in order",
-    "validate an email address field",
-    "render a template with context",
-    "csrf token check on post requests",
-    "QuerySet.select_related",
-    "cache backend that stores entries in memcached",
-    "parse the accept-language header",
-    "password hashing with pbkdf2",
-    "send_mail",
-    "paginate a list of objects",
+    *DJANGO_QUERIES,
     "retry a failed request with backoff",
     "read configuration from environment variables",
     "serialize an object to json",
