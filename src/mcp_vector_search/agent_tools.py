@@ -121,13 +121,14 @@ class ProjectTools:
                 # Opened while the writer was still creating tables: open again.
                 self._retired.append(self._reader)
                 self._reader, self._searcher = None, None
-            from .store.lancedb import open_store
+            from .store import open_store
 
             embedder = self.session.embedder()
             try:
                 # A store of our own, apart from the writer's: readers never wait on writes.
                 self._reader = open_store(
-                    self.session.index_dir,
+                    self.session.config,
+                    self.root,
                     model_id=embedder.model_id,
                     dimensions=embedder.dimensions,
                     writable=False,
@@ -153,7 +154,7 @@ class ProjectTools:
         if live is not None and live.activity().phase == "failed":
             act = live.activity()
             return Indexing(act.phase, None, act.detail, "none")
-        other = live_progress(self.session.index_dir)
+        other = live_progress(self.session.index_dir, self.session.writer_lock)
         if other is None:
             return None
         phase = str(other.get("phase") or "unknown")

@@ -10,7 +10,7 @@ import difflib
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .errors import ConfigError
@@ -33,6 +33,11 @@ class Config:
     model: str = "minilm"  # embedder name, validated by embedding.create_embedder
     batch_size: int = 32
     threads: int = 0  # 0 = all cores
+    store: str = "lancedb"  # the engine: "lancedb" (embedded, per checkout) or "postgres"
+    # postgresql://user:password@host/db for store = "postgres". Kept out of repr: a
+    # printed Config must never show the password.
+    database_url: str = field(default="", repr=False)
+    project: str = ""  # the project's key in a shared database; "" = the root's name
 
     def index_path(self, root: Path) -> Path:
         """The index directory for a project rooted at `root`, absolute and resolved."""
@@ -90,6 +95,26 @@ def _check_str(value: object) -> str:
     return value
 
 
+STORES = ("lancedb", "postgres")
+
+
+def _check_choice(value: object, choices: tuple[str, ...]) -> str:
+    text = _check_str(value).strip()
+    if text not in choices:
+        raise ValueError(f"must be one of {', '.join(choices)}, got {text!r}")
+    return text
+
+
+def _check_url(value: object) -> str:
+    # The value is never echoed: a database URL may carry a password.
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, not {_type_name(value)}")
+    text = value.strip()
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a postgresql://... URL")
+    return text
+
+
 def _check_patterns(value: object) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)):
         raise ValueError(f"must be an array of strings, not {_type_name(value)} ({value!r})")
@@ -113,6 +138,9 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "model": _check_str,
     "batch_size": _check_int(1),
     "threads": _check_int(0),
+    "store": lambda v: _check_choice(v, STORES),
+    "database_url": lambda v: _check_url(v),
+    "project": _check_str,
 }
 assert set(_CHECKS) == set(FIELD_NAMES), "every Config field needs a checker"
 
@@ -166,6 +194,9 @@ _ENV_PARSERS: dict[str, Callable[[str], object]] = {
     "model": lambda s: s.strip(),
     "batch_size": _env_int,
     "threads": _env_int,
+    "store": lambda s: s.strip(),
+    "database_url": lambda s: s.strip(),
+    "project": lambda s: s.strip(),
 }
 
 ENV_VARS: dict[str, str] = {ENV_PREFIX + name.upper(): name for name in FIELD_NAMES}

@@ -26,7 +26,8 @@ from .cancel import StopToken
 from .config import Config
 from .embedding import Embedder, create_embedder
 from .errors import ClosedError
-from .lock import WriterLock
+from .lock import Lock
+from .store import Store, open_store, writer_lock
 
 T = TypeVar("T")
 STOP_GRACE_SECONDS = 3.0
@@ -52,9 +53,9 @@ class Session:
         self.state = State.OPEN
         self._embedder_factory = embedder_factory or (lambda: create_embedder(config.model))
         self._embedder: Embedder | None = None
-        self._store: Any = None
+        self._store: Store | None = None
         self._store_writable = False
-        self._lock = WriterLock(self.index_dir)
+        self._lock = writer_lock(config, root)
         self._mutex = threading.RLock()
         self._threads: list[threading.Thread] = []
 
@@ -70,7 +71,7 @@ class Session:
                 self._embedder = self._embedder_factory()
             return self._embedder
 
-    def store(self, *, writable: bool = False, rebuild: bool = False) -> Any:
+    def store(self, *, writable: bool = False, rebuild: bool = False) -> Store:
         """The store; writable stores need the writer lock (acquire_writer) first.
 
         `rebuild` (index --force) lets a writer replace an index built with another model.
@@ -79,15 +80,14 @@ class Session:
             self._check_open()
             if self._store is not None and (self._store_writable or not writable):
                 return self._store
-            from .store.lancedb import open_store
-
             if writable and not self._lock.held:
                 raise RuntimeError("acquire the writer lock before opening a writable store")
             embedder = self.embedder()
             if self._store is not None:
                 self._store.close()
             self._store = open_store(
-                self.index_dir,
+                self.config,
+                self.root,
                 model_id=embedder.model_id,
                 dimensions=embedder.dimensions,
                 writable=writable,
@@ -109,7 +109,7 @@ class Session:
             self._lock.release()
 
     @property
-    def writer_lock(self) -> WriterLock:
+    def writer_lock(self) -> Lock:
         return self._lock
 
     # ------------------------------------------------------------ threads

@@ -1,6 +1,10 @@
 """The writer lock: one writer per index, any number of readers.
 
-An OS-level flock on `<index>/writer.lock`: the kernel drops it when its holder dies,
+`Lock` is what every engine's lock offers (the store seam picks one: store.writer_lock).
+The embedded engine's is `WriterLock` here; PostgreSQL's is an advisory lock per project
+(store/postgres.py), which the server drops when the holder's connection dies.
+
+WriterLock is an OS-level flock on `<index>/writer.lock`: the kernel drops it when its holder dies,
 even by kill -9, so a lock left by a dead process is taken over without guessing from
 pids. The holder's pid, host and start time are written beside it for the message a
 second writer sees.
@@ -16,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from .errors import IndexLockedError, StoreError
 
@@ -31,6 +36,52 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True  # exists, owned by someone else
     return True
+
+
+class Lock(Protocol):
+    @property
+    def held(self) -> bool: ...
+    def holder(self) -> dict[str, object] | None:
+        """pid, host, started, command of the live holder; None when nobody holds it."""
+        ...
+
+    def describe_holder(self) -> str: ...
+    def acquire(
+        self,
+        *,
+        wait: bool = False,
+        stop: threading.Event | None = None,
+        timeout: float | None = None,
+        command: str = "index",
+    ) -> None:
+        """Take the lock, or raise IndexLockedError naming the holder (after waiting, if
+        `wait`, until it is free, `stop` is set or `timeout` passes)."""
+        ...
+
+    def release(self) -> None: ...
+
+
+def describe(info: dict[str, object] | None) -> str:
+    """A holder note as the line a second writer sees."""
+    if not info:
+        return "another process"
+    started = info.get("started")
+    when = (
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(started)))
+        if isinstance(started, int | float)
+        else "?"
+    )
+    command = info.get("command", "index")
+    return f"pid {info.get('pid')} on {info.get('host')} ({command}, since {when})"
+
+
+def holder_note(command: str) -> dict[str, object]:
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.time(),
+        "command": command,
+    }
 
 
 class WriterLock:
@@ -61,17 +112,7 @@ class WriterLock:
         return data
 
     def describe_holder(self) -> str:
-        info = self.holder()
-        if not info:
-            return "another process"
-        started = info.get("started")
-        when = (
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(started)))
-            if isinstance(started, int | float)
-            else "?"
-        )
-        command = info.get("command", "index")
-        return f"pid {info.get('pid')} on {info.get('host')} ({command}, since {when})"
+        return describe(self.holder())
 
     def acquire(
         self,
@@ -107,12 +148,7 @@ class WriterLock:
                 else:
                     time.sleep(0.2)
         self._fd = fd
-        info = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": time.time(),
-            "command": command,
-        }
+        info = holder_note(command)
         tmp = self.index_dir / f"{HOLDER_NAME}.{os.getpid()}"
         try:
             tmp.write_text(json.dumps(info), encoding="utf-8")

@@ -46,28 +46,16 @@ class Searcher:
         self._store = store
         self._embedder_factory = embedder
         self._lock = threading.Lock()
-        self._by_hash_version: tuple[int, ...] | None = None
-        self._by_hash: dict[str, list[StoredChunk]] = {}
-        self._vec_hashes: list[str] = []
-        self._matrix = np.zeros((0, 1), np.float32)
+        self._version: tuple[int, ...] | None = None
+        self._chunk_count = 0
+        self._embedded = 0
 
     def _refresh(self) -> None:
         version = self._store.version()
-        if version == self._by_hash_version:
+        if version == self._version:
             return
-        catalog = self._store.chunk_catalog()
-        by_hash: dict[str, list[StoredChunk]] = {}
-        for chunk in catalog:
-            by_hash.setdefault(chunk.embed_hash, []).append(chunk)
-        hashes, matrix = self._store.vectors()
-        # Keep only vectors some chunk uses, so top-k never fills with orphans.
-        keep = [i for i, h in enumerate(hashes) if h in by_hash]
-        self._vec_hashes = [hashes[i] for i in keep]
-        self._matrix = matrix[keep] if len(keep) != len(hashes) else matrix
-        self._by_hash = by_hash
-        self._chunk_count = len(catalog)
-        self._embedded = sum(len(by_hash[h]) for h in set(self._vec_hashes))
-        self._by_hash_version = version
+        _files, self._chunk_count, self._embedded = self._store.counts()
+        self._version = version
 
     def search(
         self,
@@ -90,7 +78,6 @@ class Searcher:
             query = query[:MAX_QUERY_CHARS]
         with self._lock:
             self._refresh()
-            by_hash, vec_hashes, matrix = self._by_hash, self._vec_hashes, self._matrix
             chunk_count, embedded = self._chunk_count, self._embedded
         terms = lexical.query_terms(query)[:MAX_QUERY_TERMS]
         filtered = bool(language or path_glob)
@@ -101,9 +88,7 @@ class Searcher:
                 return False
             return not (path_glob and not path_matches(c.path, path_glob))
 
-        want_vectors = (
-            mode != "lexical" and len(vec_hashes) > 0 and self._embedder_factory is not None
-        )
+        want_vectors = mode != "lexical" and embedded > 0 and self._embedder_factory is not None
         # The query embedding (ONNX Runtime) and the lexical query (the engine's own
         # threads) both release the GIL: run them side by side. The helper thread is
         # joined before this call returns, so no thread outlives a search.
@@ -137,17 +122,12 @@ class Searcher:
         if mode != "lexical":
             if want_vectors:
                 qvec = qbox["vec"]
-                sims = matrix @ qvec
-                top = min(pool, len(sims))
-                idx = (
-                    np.argpartition(-sims, top - 1)[:top]
-                    if top < len(sims)
-                    else np.arange(len(sims))
-                )
-                for i in idx[np.argsort(-sims[idx])]:
-                    for chunk in by_hash[vec_hashes[i]]:
-                        if keep(chunk):
-                            vec_hits.append((chunk, float(sims[i])))
+                assert isinstance(qvec, np.ndarray)
+                vec_hits = [
+                    (h.chunk, h.score)
+                    for h in self._store.vector_search(qvec, pool, language)
+                    if keep(h.chunk)
+                ]
                 vec_hits = vec_hits[:CANDIDATES]
             else:
                 used_mode = "lexical"

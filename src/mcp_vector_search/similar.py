@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .errors import UsageError
 from .search import Searcher, SearchResult
+from .store import Store
 
 
 def project_path(root: Path, path: str) -> str:
@@ -29,7 +30,7 @@ def project_path(root: Path, path: str) -> str:
 
 def similar_to_location(
     root: Path,
-    store: object,
+    store: Store,
     searcher: Searcher,
     path: str,
     *,
@@ -37,7 +38,7 @@ def similar_to_location(
     limit: int = 10,
 ) -> SearchResult:
     rel = project_path(root, path)
-    catalog = [c for c in store.chunk_catalog() if c.path == rel]  # type: ignore[attr-defined]
+    catalog = [c for c in store.chunk_catalog() if c.path == rel]
     if not catalog:
         raise UsageError(f"{rel} is not in the index")
     if line is not None:
@@ -49,7 +50,7 @@ def similar_to_location(
         chosen = [target]
     else:
         chosen = catalog
-    contents = store.contents([c.id for c in chosen[:20]])  # type: ignore[attr-defined]
+    contents = store.contents([c.id for c in chosen[:20]])
     text = "\n".join(contents.get(c.id, "") for c in chosen[:20])
     span = (chosen[0].start_line, chosen[-1].end_line) if line is not None else (1, 10**9)
     return searcher.similar_to_text(text, limit=limit, exclude_path=rel, exclude_span=span)

@@ -8,38 +8,39 @@ from pathlib import Path
 from . import walker
 from .config import Config
 from .errors import IndexNotFoundError
-from .lock import WriterLock
+from .lock import Lock, WriterLock
 from .records import IndexStatus
+from .store import Store
 
 PROGRESS_FILE = "progress.json"
 
 
 def collect_status(
-    root: Path, config: Config, *, stale: bool = True, store: object = None
+    root: Path, config: Config, *, stale: bool = True, store: Store | None = None
 ) -> IndexStatus:
-    from .store.lancedb import open_store
-    from .store.meta import read_meta
+    from .store import index_meta, open_store, writer_lock
 
     index_dir = config.index_path(root)
-    meta = read_meta(index_dir)
+    meta = index_meta(config, root)
     if meta is None:
         raise IndexNotFoundError(f"no index for {root}")
     own = store is None
-    if own:
+    if store is None:
         store = open_store(
-            index_dir,
+            config,
+            root,
             model_id=str(meta.get("model_id")),
             dimensions=int(meta.get("dimensions") or 0),
             writable=False,
         )
     try:
-        files, chunks, embedded = store.counts()  # type: ignore[attr-defined]
-        skipped = store.skipped_counts()  # type: ignore[attr-defined]
-        stale_files = count_stale(root, config, store.file_states()) if stale else None  # type: ignore[attr-defined]
-        size = store.size_bytes()  # type: ignore[attr-defined]
+        files, chunks, embedded = store.counts()
+        skipped = store.skipped_counts()
+        stale_files = count_stale(root, config, store.file_states()) if stale else None
+        size = store.size_bytes()
     finally:
         if own:
-            store.close()  # type: ignore[attr-defined]
+            store.close()
     return IndexStatus(
         root=str(root),
         index_dir=str(index_dir),
@@ -53,7 +54,7 @@ def collect_status(
         last_run=meta.get("last_run"),  # type: ignore[arg-type]
         stale_files=stale_files,
         schema_version=meta.get("schema_version"),  # type: ignore[arg-type]
-        indexing=live_progress(index_dir),
+        indexing=live_progress(index_dir, writer_lock(config, root)),
     )
 
 
@@ -82,9 +83,9 @@ def write_progress(index_dir: Path, data: dict[str, object]) -> None:
         pass  # progress is informative only
 
 
-def live_progress(index_dir: Path) -> dict[str, object] | None:
+def live_progress(index_dir: Path, lock: Lock | None = None) -> dict[str, object] | None:
     """The writer's last progress, only while a writer holds the lock."""
-    lock = WriterLock(index_dir)
+    lock = lock if lock is not None else WriterLock(index_dir)
     if lock.holder() is None:
         return None
     try:

@@ -39,7 +39,7 @@ def load(root: Path, **overrides: object) -> Config:
 
 
 def require_index(config: Config, root: Path) -> None:
-    from ..store.meta import read_meta
+    from ..store import index_meta
 
-    if read_meta(config.index_path(root)) is None:
+    if index_meta(config, root) is None:
         raise IndexNotFoundError(f"no index for {root}")

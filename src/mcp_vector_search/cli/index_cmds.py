@@ -151,7 +151,9 @@ def index_cmd(
 
     root = resolve_root(ctx, path, must_exist=False)
     config = load(root, model=model)
-    if not force:
+    from ..store import index_is_local
+
+    if not force and index_is_local(config):
         from ..snapshot import unchanged
         from ..store.meta import read_meta
 
@@ -249,26 +251,32 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def reset_cmd(ctx: click.Context, yes: bool) -> None:
     """Delete this project's index."""
-    from ..lock import WriterLock
+    from ..store import delete_index, index_is_local, index_meta, writer_lock
 
     root = resolve_root(ctx, must_exist=True)
     config = load(root)
     index_dir = config.index_path(root)
-    if not index_dir.exists():
+    local = index_is_local(config)
+    if local and not index_dir.exists():
         raise UsageError(f"no index at {index_dir}")
-    if not yes and not click.confirm(f"Delete the index at {index_dir}?", default=False):
+    if not local and index_meta(config, root) is None and not index_dir.exists():
+        raise UsageError(f"no index for {root} in the database")
+    what = index_dir if local else f"this project's index in the database and {index_dir}"
+    if not yes and not click.confirm(f"Delete {what}?", default=False):
         raise click.exceptions.Abort()
-    lock = WriterLock(index_dir)
+    lock = writer_lock(config, root)
     lock.acquire()
     try:
-        for child in index_dir.iterdir():
-            if child.name in ("writer.lock",):
-                continue
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+        gone = delete_index(config, root)
+        if index_dir.exists():
+            for child in index_dir.iterdir():
+                if child.name in ("writer.lock",):
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
     finally:
         lock.release()
     shutil.rmtree(index_dir, ignore_errors=True)
-    click.echo(f"Deleted {index_dir}", err=True)
+    click.echo(f"Deleted {gone}", err=True)

@@ -172,7 +172,7 @@ def search_cmd(
         click.echo(search_text(result, files_only=files_only, color=sys.stdout.isatty()))
     from .. import search_daemon
 
-    search_daemon.spawn(_root, _store.index_dir, _config_model(ctx))
+    search_daemon.spawn(_root, load(_root).index_path(_root), _config_model(ctx))
 
 
 @click.command("symbol")

@@ -1,4 +1,9 @@
-"""The storage protocol. Backends live in `store/<engine>.py`; only they import their engine.
+"""The storage seam: one `Store` protocol, and `open_store` choosing the engine from config.
+
+Backends live in `store/<engine>.py`; only they import their engine, and nothing outside
+`store/` imports a backend: every caller goes through the functions here. What both
+engines share (chunk ids, embed hashes, the meta checks, the project's identity in a
+shared database) lives here and in `meta.py`, not in a backend.
 
 Write methods are called only by the holder of the writer lock. Every write leaves the
 index before or after it, never between, so an interrupted run loses at most the batch
@@ -9,11 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+from ..records import Chunk, FileState, text_hash
 
-from ..records import Chunk, FileState
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..config import Config
+    from ..lock import Lock
 
 SCHEMA_VERSION = 1
 
@@ -41,9 +51,27 @@ class LexicalHit:
     score: float
 
 
+@dataclass(frozen=True, slots=True)
+class VectorHit:
+    chunk: StoredChunk
+    score: float  # cosine similarity of unit vectors, not rescaled
+
+
+def embed_hash(model_id: str, embed_text: str) -> str:
+    """The vector's identity: one model, one text, one vector, in every project."""
+    return text_hash(model_id + "\x00" + embed_text)
+
+
+def chunk_id(chunk: Chunk) -> str:
+    return text_hash(
+        f"{chunk.path}\x00{chunk.start_line}\x00{chunk.end_line}\x00{chunk.content_hash}"
+    )
+
+
 class Store(Protocol):
     model_id: str
     dimensions: int
+    location: str  # where the index lives, for messages (never with a password)
 
     # -- reads (any process) --
     def file_states(self) -> dict[str, FileState]: ...
@@ -54,9 +82,17 @@ class Store(Protocol):
     def lexical_search(
         self, terms: Sequence[str], limit: int, language: str | None = None
     ) -> list[LexicalHit]: ...
-    def chunk_catalog(self) -> list[StoredChunk]: ...
-    def vectors(self) -> tuple[list[str], np.ndarray]:
-        """(embed hashes, float32 matrix of unit rows) of every stored vector."""
+    def vector_search(
+        self, query: np.ndarray, limit: int, language: str | None = None
+    ) -> list[VectorHit]:
+        """Up to `limit` chunks nearest to the unit vector `query`, best first.
+
+        Chunks sharing one vector (identical texts) all appear, with the same score.
+        """
+        ...
+
+    def chunk_catalog(self) -> list[StoredChunk]:
+        """Every chunk; one list object per index version (callers cache by identity)."""
         ...
 
     def contents(self, ids: Sequence[str]) -> dict[str, str]: ...
@@ -65,7 +101,7 @@ class Store(Protocol):
         ...
 
     def version(self) -> tuple[int, ...]:
-        """Changes whenever any table changes; readers use it to refresh caches."""
+        """Changes whenever the index changes; readers use it to refresh caches."""
         ...
 
     def meta(self) -> dict[str, object]: ...
@@ -90,3 +126,109 @@ class Store(Protocol):
     def optimize(self) -> None: ...
     def reset(self, *, keep_vectors: bool = True) -> None: ...
     def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- choosing the engine
+
+
+def project_identity(config: Config, root: Path) -> tuple[str, str]:
+    """(project, branch): this checkout's key in a shared database.
+
+    The project is `config.project`, else the root's directory name; the branch is git's
+    current branch ("" outside git, "(detached)" on a detached HEAD), so two branches of
+    one project keep their own chunks while sharing every identical vector.
+    """
+    project = config.project.strip() or Path(root).resolve().name
+    return project, _git_branch(Path(root))
+
+
+def _git_branch(root: Path) -> str:
+    git = root / ".git"
+    try:
+        if git.is_file():  # a worktree or submodule: "gitdir: <path>"
+            line = git.read_text(encoding="utf-8").strip()
+            if not line.startswith("gitdir:"):
+                return ""
+            git = (root / line.split(":", 1)[1].strip()).resolve()
+        head = (git / "HEAD").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+    if head.startswith("ref:"):
+        ref = head.split(":", 1)[1].strip()
+        return ref.removeprefix("refs/heads/")
+    return "(detached)"
+
+
+def index_is_local(config: Config) -> bool:
+    """True when the whole index lives in this checkout's index dir (no one else writes
+    it), so a snapshot of the tree can vouch for it without opening the engine."""
+    return config.store == "lancedb"
+
+
+def open_store(
+    config: Config,
+    root: Path,
+    *,
+    model_id: str,
+    dimensions: int,
+    writable: bool,
+    rebuild: bool = False,
+) -> Store:
+    """The configured engine's store for the project at `root`."""
+    if config.store == "postgres":
+        from . import postgres
+
+        return postgres.open_store(
+            config,
+            root,
+            model_id=model_id,
+            dimensions=dimensions,
+            writable=writable,
+            rebuild=rebuild,
+        )
+    from . import lancedb
+
+    return lancedb.open_store(
+        config.index_path(root),
+        model_id=model_id,
+        dimensions=dimensions,
+        writable=writable,
+        rebuild=rebuild,
+    )
+
+
+def index_meta(config: Config, root: Path) -> dict[str, object] | None:
+    """The index's meta (schema, model, dimensions, last run), None when there is none.
+
+    Cheap: for the embedded engine it reads meta.json without importing the engine.
+    """
+    if config.store == "postgres":
+        from . import postgres
+
+        return postgres.read_meta(config, root)
+    from .meta import read_meta
+
+    return read_meta(config.index_path(root))
+
+
+def writer_lock(config: Config, root: Path) -> Lock:
+    """The one-writer-per-index lock for this engine (see lock.py)."""
+    if config.store == "postgres":
+        from . import postgres
+
+        return postgres.AdvisoryLock(config, root)
+    from ..lock import WriterLock
+
+    return WriterLock(config.index_path(root))
+
+
+def delete_index(config: Config, root: Path) -> str:
+    """Remove this project's index (the caller holds the writer lock); returns what went.
+
+    On a shared database only this project and branch go: vectors stay for the others.
+    """
+    if config.store == "postgres":
+        from . import postgres
+
+        return postgres.delete_project(config, root)
+    return str(config.index_path(root))

@@ -19,6 +19,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,17 +32,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import lexical
-from ..errors import (
-    DiskFullError,
-    IndexNotFoundError,
-    ModelMismatchError,
-    SchemaError,
-    StoreError,
-)
+from ..errors import DiskFullError, IndexNotFoundError, StoreError
 from ..native import mapped_errors
-from ..records import Chunk, FileState, text_hash
-from . import SCHEMA_VERSION, LexicalHit, StoredChunk
-from .meta import META_FILE, read_meta
+from ..records import Chunk, FileState
+from . import SCHEMA_VERSION, LexicalHit, StoredChunk, VectorHit, chunk_id, embed_hash
+from .meta import META_FILE, check_meta, read_meta
 
 # Old table versions stay this long after compaction, so a reader that opened one just
 # before can finish; readers never clean up themselves.
@@ -110,16 +105,6 @@ def _column(table: Any, name: str) -> pa.ChunkedArray:
     return table.search().select([name]).limit(None).to_arrow().column(name)
 
 
-def embed_hash(model_id: str, embed_text: str) -> str:
-    return text_hash(model_id + "\x00" + embed_text)
-
-
-def chunk_id(chunk: Chunk) -> str:
-    return text_hash(
-        f"{chunk.path}\x00{chunk.start_line}\x00{chunk.end_line}\x00{chunk.content_hash}"
-    )
-
-
 # Numbered, append-only: migration N upgrades an index at schema N-1 to N.
 MIGRATIONS: dict[int, Callable[[LanceStore], None]] = {}
 
@@ -135,12 +120,14 @@ class LanceStore:
         rebuild: bool = False,
     ) -> None:
         self.index_dir = index_dir
+        self.location = str(index_dir)
         self.model_id = model_id
         self.dimensions = dimensions
         self.writable = writable
         self._closed = False
         self._catalog: tuple[int, list[StoredChunk]] | None = None
         self._vectors: tuple[int, list[str], np.ndarray] | None = None
+        self._nearest: _NearestCache | None = None
         # meta.json is what makes a directory an index: it is written last when an index
         # is created, and removed first when one is rebuilt, so a reader (or a run
         # killed half way through creating one) never sees tables without it.
@@ -251,22 +238,13 @@ class LanceStore:
             raise StoreError(f"cannot write {path}: {exc}") from exc
 
     def _check_meta(self) -> None:
-        version = self._meta.get("schema_version")
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise SchemaError(
-                f"index at {self.index_dir} has schema {version!r}; this version reads up to"
-                f" {SCHEMA_VERSION}",
-                hint="upgrade mcp-vector-search, or `mcp-vector-search reset --yes` and re-index",
-            )
-        if self._meta.get("model_id") != self.model_id or self._meta.get("dimensions") != (
-            self.dimensions
-        ):
-            raise ModelMismatchError(
-                f"index was built with model {self._meta.get('model_id')!r}"
-                f" ({self._meta.get('dimensions')} dims); this run uses {self.model_id!r}"
-                f" ({self.dimensions} dims)",
-                hint="rebuild it with `mcp-vector-search index --force`, or set the model back",
-            )
+        check_meta(
+            self._meta,
+            model_id=self.model_id,
+            dimensions=self.dimensions,
+            where=str(self.index_dir),
+            newest=SCHEMA_VERSION,
+        )
 
     def meta(self) -> dict[str, object]:
         return dict(self._meta)
@@ -438,6 +416,52 @@ class LanceStore:
         matrix = np.asarray(flat, dtype=np.float32).reshape(len(hashes), self.dimensions)
         self._vectors = (version, hashes, matrix)
         return hashes, matrix
+
+    def vector_search(
+        self, query: np.ndarray, limit: int, language: str | None = None
+    ) -> list[VectorHit]:
+        """Exact cosine top-k over the vectors in memory (a matrix product: at 100k
+        chunks a few milliseconds, and exact, so no ANN index to build or tune)."""
+        cache = self._nearest_cache()
+        if not len(cache.hashes) or limit < 1:
+            return []
+        sims = cache.matrix @ np.asarray(query, dtype=np.float32)
+        out: list[VectorHit] = []
+        # Take a few more rows than asked when filtering; widen until filled or done.
+        top = min(len(sims), limit)
+        while True:
+            idx = np.argpartition(-sims, top - 1)[:top] if top < len(sims) else np.arange(len(sims))
+            out = []
+            for i in idx[np.argsort(-sims[idx], kind="stable")]:
+                for chunk in cache.by_hash[cache.hashes[i]]:
+                    if language is None or chunk.language == language:
+                        out.append(VectorHit(chunk, float(sims[i])))
+            if len(out) >= limit or top >= len(sims):
+                return out[:limit]
+            top = min(len(sims), top * 4)
+
+    def _nearest_cache(self) -> _NearestCache:
+        version = self.version()
+        if self._nearest is not None and self._nearest.version == version:
+            return self._nearest
+        by_hash: dict[str, list[StoredChunk]] = {}
+        for chunk in self.chunk_catalog():
+            by_hash.setdefault(chunk.embed_hash, []).append(chunk)
+        hashes, matrix = self.vectors()
+        # Only vectors some chunk uses (and each once), so top-k never fills with orphans.
+        seen: set[str] = set()
+        keep = []
+        for i, h in enumerate(hashes):
+            if h in by_hash and h not in seen:
+                seen.add(h)
+                keep.append(i)
+        self._nearest = _NearestCache(
+            version,
+            [hashes[i] for i in keep],
+            matrix[keep] if len(keep) != len(hashes) else matrix,
+            by_hash,
+        )
+        return self._nearest
 
     def contents(self, ids: Sequence[str]) -> dict[str, str]:
         table = self._table("chunks")
@@ -657,12 +681,22 @@ class LanceStore:
             self._create_table(name)
         self._catalog = None
         self._vectors = None
+        self._nearest = None
 
     def close(self) -> None:
         self._closed = True
         self._tables.clear()
         self._catalog = None
         self._vectors = None
+        self._nearest = None
+
+
+@dataclass(frozen=True, slots=True)
+class _NearestCache:
+    version: tuple[int, ...]
+    hashes: list[str]
+    matrix: np.ndarray
+    by_hash: dict[str, list[StoredChunk]]
 
 
 def open_store(
@@ -673,4 +707,4 @@ def open_store(
     )
 
 
-__all__ = ["LanceStore", "open_store", "read_meta"]
+__all__ = ["LanceStore", "chunk_id", "embed_hash", "open_store", "read_meta"]
