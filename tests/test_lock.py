@@ -43,20 +43,20 @@ def test_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
         time.sleep(60)
         """
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "held"
-        with pytest.raises(IndexLockedError):
-            WriterLock(tmp_path).acquire()
-        proc.kill()
-        proc.wait(timeout=10)
-        lock = WriterLock(tmp_path)
-        lock.acquire()  # the kernel released the dead holder's lock
-        lock.release()
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "held"
+            with pytest.raises(IndexLockedError):
+                WriterLock(tmp_path).acquire()
+            proc.kill()
+            proc.wait(timeout=10)
+            lock = WriterLock(tmp_path)
+            lock.acquire()  # the kernel released the dead holder's lock
+            lock.release()
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def test_wait_gives_up_at_timeout(tmp_path: Path) -> None:

@@ -128,6 +128,9 @@ class RawServer:
             self.proc.wait()
         for t in self._threads:
             t.join(10)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
         return "".join(self.stdout), "".join(self.stderr)
 
 

@@ -184,42 +184,43 @@ def _cli(*args: str) -> list[str]:
 def test_watch_command_follows_edits_and_stops_on_signal(
     sample_project: Path, fake_env: None, sig: signal.Signals
 ) -> None:
-    proc = subprocess.Popen(
+    lines: list[str] = []
+    watching = threading.Event()
+    # The with block closes the pipes (an unclosed one is a ResourceWarning, an error here).
+    with subprocess.Popen(
         _cli("watch", str(sample_project)),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=os.environ.copy(),
-    )
-    lines: list[str] = []
-    watching = threading.Event()
+    ) as proc:
 
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if line.startswith("watching"):
-                watching.set()
+        def read() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                lines.append(line)
+                if line.startswith("watching"):
+                    watching.set()
 
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
-        assert watching.wait(60), "".join(lines)
-        session = Session(sample_project, load_config(sample_project))
+        reader = threading.Thread(target=read)
+        reader.start()
         try:
-            target = sample_project / "src/app/config.py"
-            target.write_text(target.read_text() + "\n\ndef okapi_rollup():\n    return 5\n")
-            assert eventually(lambda: "okapi_rollup" in symbols_in_index(session))
+            assert watching.wait(60), "".join(lines)
+            session = Session(sample_project, load_config(sample_project))
+            try:
+                target = sample_project / "src/app/config.py"
+                target.write_text(target.read_text() + "\n\ndef okapi_rollup():\n    return 5\n")
+                assert eventually(lambda: "okapi_rollup" in symbols_in_index(session))
+            finally:
+                session.close()
+            proc.send_signal(sig)
+            assert proc.wait(timeout=5) == 128 + sig
         finally:
-            session.close()
-        proc.send_signal(sig)
-        assert proc.wait(timeout=5) == 128 + sig
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        reader.join(10)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            reader.join(10)
+        assert proc.stdout is not None and proc.stdout.read() == ""
     err = "".join(lines)
     assert "Traceback" not in err and "panicked" not in err
-    assert proc.stdout is not None and proc.stdout.read() == ""

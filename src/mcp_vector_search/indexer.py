@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import snapshot, walker
 from .cancel import StopToken
@@ -23,6 +24,9 @@ from .config import Config
 from .embedding import Embedder
 from .records import Chunk, FileState
 from .store import Store
+
+if TYPE_CHECKING:
+    import numpy as np
 
 INDEXED = "indexed"
 CONTENT_SKIPS = frozenset(
@@ -306,7 +310,7 @@ class Indexer:
         self._progress(progress)
         started = time.monotonic()
         pending_hashes: list[str] = []
-        pending_vecs: list = []
+        pending_vecs: list[np.ndarray] = []
         last_flush = time.monotonic()
 
         def flush() -> None:
@@ -353,7 +357,8 @@ class Indexer:
         self, report: IndexReport, t0: float, *, optimize: bool = True, full_walk: bool = False
     ) -> None:
         meta = self.store.meta()
-        commits = int(meta.get("commits_since_optimize", 0) or 0) + self._commits  # type: ignore[call-overload]
+        prior = meta.get("commits_since_optimize")
+        commits = (prior if isinstance(prior, int) else 0) + self._commits
         if optimize and commits >= OPTIMIZE_EVERY and not self.stop.requested:
             self._progress(Progress("optimize"))
             self.store.optimize()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .cancel import StopToken
 from .config import Config
@@ -28,6 +28,9 @@ from .embedding import Embedder, create_embedder
 from .errors import ClosedError
 from .lock import Lock
 from .store import Store, open_store, writer_lock
+
+if TYPE_CHECKING:
+    from .store import Store
 
 T = TypeVar("T")
 STOP_GRACE_SECONDS = 3.0
@@ -134,13 +137,14 @@ class Session:
         before that (while it imports the engine or loads the model, which can take
         seconds and has nothing to commit) leaves at once.
         """
-        box: dict[str, Any] = {}
+        results: list[T] = []
+        errors: list[BaseException] = []
 
         def target() -> None:
             try:
-                box["result"] = fn()
+                results.append(fn())
             except BaseException as exc:  # handed to the main thread as is
-                box["error"] = exc
+                errors.append(exc)
 
         thread = self.start_thread(target, name)
         while thread.is_alive():
@@ -152,9 +156,9 @@ class Session:
                 if thread.is_alive():
                     hard_exit(self.stop, "Stopped; the index keeps its last committed state.")
                 break
-        if "error" in box:
-            raise box["error"]
-        return box["result"]
+        if errors:
+            raise errors[0]
+        return results[0]
 
     # ------------------------------------------------------------ shutdown
     def close(self) -> None:

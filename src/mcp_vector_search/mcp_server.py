@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
 import anyio.to_thread
@@ -34,8 +34,10 @@ from .answers import (
 )
 from .errors import MVSError
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 log = logging.getLogger("mcp_vector_search.mcp")
-T = TypeVar("T")
 
 INSTRUCTIONS = """\
 Semantic and lexical search over this project's source code, kept fresh while you edit.
@@ -48,7 +50,7 @@ Each answer says how complete the index is (index.complete / index.indexing)."""
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
-def _answer(call: Callable[[], T]) -> CallToolResult:
+def _answer(call: "Callable[[], DataclassInstance]") -> CallToolResult:
     """Run a tool body: our errors become tool errors; answers go out as compact JSON.
 
     The SDK would indent the text copy of the structured result; compact JSON keeps the
@@ -65,7 +67,7 @@ def _answer(call: Callable[[], T]) -> CallToolResult:
         # A bug, not a user error: one log line and a plain tool error, never a traceback.
         log.error("tool failed: %s: %s", type(exc).__name__, exc)
         raise ToolError(f"internal error ({type(exc).__name__}); see the server log") from None
-    data = asdict(answer)  # type: ignore[call-overload]
+    data = asdict(answer)
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 

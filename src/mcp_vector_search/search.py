@@ -12,7 +12,7 @@ from . import lexical, ranking
 from .embedding import Embedder
 from .errors import UsageError
 from .records import Hit, SearchResult
-from .store import Store, StoredChunk
+from .store import LexicalHit, Store, StoredChunk
 
 MODES = ("hybrid", "semantic", "lexical")
 MAX_QUERY_CHARS = 2000  # the model reads ~256 tokens; more only slows lexical search
@@ -92,7 +92,8 @@ class Searcher:
         # The query embedding (ONNX Runtime) and the lexical query (the engine's own
         # threads) both release the GIL: run them side by side. The helper thread is
         # joined before this call returns, so no thread outlives a search.
-        qbox: dict[str, object] = {}
+        qvecs: list[np.ndarray] = []
+        qerrors: list[BaseException] = []
         embed_thread = None
         if want_vectors:
             assert self._embedder_factory is not None
@@ -100,13 +101,13 @@ class Searcher:
 
             def embed_query() -> None:
                 try:
-                    qbox["vec"] = embed.embed_batch([query])[0]
+                    qvecs.append(embed.embed_batch([query])[0])
                 except BaseException as exc:  # re-raised on the calling thread
-                    qbox["error"] = exc
+                    qerrors.append(exc)
 
             embed_thread = threading.Thread(target=embed_query, name="mvs-query-embed")
             embed_thread.start()
-        lex_hits: list[ranking.LexicalHit] = []
+        lex_hits: list[LexicalHit] = []
         try:
             if mode != "semantic":
                 lex_hits = [
@@ -115,14 +116,13 @@ class Searcher:
         finally:
             if embed_thread is not None:
                 embed_thread.join()
-        if "error" in qbox:
-            raise qbox["error"]  # type: ignore[misc]
+        if qerrors:
+            raise qerrors[0]
         vec_hits: list[tuple[StoredChunk, float]] = []
         used_mode = mode
         if mode != "lexical":
             if want_vectors:
-                qvec = qbox["vec"]
-                assert isinstance(qvec, np.ndarray)
+                qvec = qvecs[0]
                 vec_hits = [
                     (h.chunk, h.score)
                     for h in self._store.vector_search(qvec, pool, language)

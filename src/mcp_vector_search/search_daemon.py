@@ -132,7 +132,7 @@ def serve(root: Path, index_dir: Path, model: str, handle: Any, stop: threading.
                     request = json.loads(_read_line(conn))
                     if isinstance(request, dict) and request.get("op") == "shutdown":
                         stop.set()
-                        reply = {"ok": True}
+                        reply: dict[str, object] = {"ok": True}
                     else:
                         reply = handle(request)
                 except Exception as exc:  # one bad request must not end the daemon

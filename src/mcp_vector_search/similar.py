@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from .errors import UsageError
-from .search import Searcher, SearchResult
+from .records import SearchResult
+from .search import Searcher
 from .store import Store
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import walker
 from .config import Config
 from .errors import IndexNotFoundError
 from .lock import Lock, WriterLock
-from .records import IndexStatus
+from .records import FileState, IndexStatus
 from .store import Store
 
 PROGRESS_FILE = "progress.json"
@@ -24,13 +25,15 @@ def collect_status(
     meta = index_meta(config, root)
     if meta is None:
         raise IndexNotFoundError(f"no index for {root}")
+    dims, last_run, schema = (meta.get(k) for k in ("dimensions", "last_run", "schema_version"))
+    dimensions = dims if isinstance(dims, int) else 0
     own = store is None
     if store is None:
         store = open_store(
             config,
             root,
             model_id=str(meta.get("model_id")),
-            dimensions=int(meta.get("dimensions") or 0),
+            dimensions=dimensions,
             writable=False,
         )
     try:
@@ -49,19 +52,19 @@ def collect_status(
         embedded=embedded,
         skipped=skipped,
         model_id=str(meta.get("model_id")),
-        dimensions=int(meta.get("dimensions") or 0),
+        dimensions=dimensions,
         size_bytes=size,
-        last_run=meta.get("last_run"),  # type: ignore[arg-type]
+        last_run=last_run if isinstance(last_run, str) else None,
         stale_files=stale_files,
-        schema_version=meta.get("schema_version"),  # type: ignore[arg-type]
+        schema_version=schema if isinstance(schema, int) else None,
         indexing=live_progress(index_dir, writer_lock(config, root)),
     )
 
 
-def count_stale(root: Path, config: Config, states: dict) -> int:
+def count_stale(root: Path, config: Config, states: Mapping[str, FileState]) -> int:
     """Files added, changed or removed since the last run (by size and mtime)."""
     walked = walker.walk(root, config)
-    seen = set()
+    seen: set[str] = set()
     stale = 0
     for cand in walked.files:
         seen.add(cand.path)

@@ -32,6 +32,7 @@ import heapq
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -473,14 +474,14 @@ def _is_within(path: bytes, directory: bytes) -> bool:
     return path == directory or path.startswith(directory.rstrip(b"/") + b"/")
 
 
-_make_child = getattr(Path, "_make_child_relpath", None)
+_make_child: Callable[[Path, str], Path] | None = getattr(Path, "_make_child_relpath", None)
 
 
 def _child_path(parent: Path, name: str) -> Path:
     # Path(str) re-parses the whole path (a third of walk time on a big tree); pathlib's
     # own child constructor skips that. It is private, so fall back when it is gone.
     if _make_child is not None:
-        return _make_child(parent, name)  # type: ignore[no-any-return]
+        return _make_child(parent, name)
     return parent / name
 
 

@@ -14,9 +14,10 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from tree_sitter import Language, Node, Parser, Query, QueryCursor
-from tree_sitter_language_pack import get_language
+from tree_sitter_language_pack import SupportedLanguage, get_language
 
 from ._plan import Segment
 from ._specs import (
@@ -79,7 +80,8 @@ def _query(spec: Spec) -> tuple[Language, Query]:
     with _lock:
         lang = _languages.get(spec.grammar)
         if lang is None:
-            lang = get_language(spec.grammar)  # type: ignore[arg-type]
+            # Grammar names come from our own table (_specs), which a test loads in full.
+            lang = get_language(cast(SupportedLanguage, spec.grammar))
             _languages[spec.grammar] = lang
         query = _queries.get(spec.grammar)
         if query is None:
@@ -245,13 +247,13 @@ def _collect(spec: Spec, language: str, root: Node, lines: Sequence[str], src: b
     defs: list[_Def] = []
     seen: set[tuple[int, int]] = set()
     for node in captured:
-        d = spec.defs.get(node.type)
-        if d is None:
+        rule = spec.defs.get(node.type)
+        if rule is None:
             continue
-        kind = d.refine(node, d.kind) if d.refine is not None else d.kind
+        kind = rule.refine(node, rule.kind) if rule.refine is not None else rule.kind
         if kind is None:
             continue
-        name = d.name(node)
+        name = rule.name(node)
         if not name:
             # Anonymous definitions stay part of whatever encloses them.
             continue

@@ -7,11 +7,18 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import IndexLockedError, UsageError
 from .common import load, require_index, resolve_root
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
+
+    from ..indexer import Progress
 
 
 def register(cli: click.Group) -> None:
@@ -20,10 +27,10 @@ def register(cli: click.Group) -> None:
     cli.add_command(reset_cmd)
 
 
-def progress_dict(p: object) -> dict[str, object]:
+def progress_dict(p: Progress) -> dict[str, object]:
     import dataclasses
 
-    data = dataclasses.asdict(p)  # type: ignore[call-overload]
+    data = dataclasses.asdict(p)
     total = data["files_total"] if data["phase"] == "lexical" else data["embed_total"]
     done = data["files_done"] if data["phase"] == "lexical" else data["embed_done"]
     data["percent"] = round(100.0 * done / total, 1) if total else None
@@ -42,8 +49,8 @@ class _Reporter:
         self.tty = sys.stderr.isatty()
         self._last_plain = 0.0
         self._last_phase = ""
-        self._live = None
-        self._task = None
+        self._live: RichProgress | None = None
+        self._task: TaskID | None = None
 
     def __call__(self, p: object) -> None:
         from ..indexer import Progress
@@ -99,6 +106,7 @@ class _Reporter:
             self._live.start()
             self._task = self._live.add_task("scanning", total=None, extra="")
         live, task = self._live, self._task
+        assert task is not None
         if p.phase == "lexical":
             live.update(
                 task,

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from .common import load, require_index, resolve_root
+
+if TYPE_CHECKING:
+    from ..search import Searcher
+    from ..store import Store
 
 
 def register(cli: click.Group) -> None:
@@ -18,7 +23,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(search_daemon_cmd)
 
 
-def _searcher(ctx: click.Context):  # type: ignore[no-untyped-def]
+def _searcher(ctx: click.Context) -> tuple[Path, Searcher, Store]:
     from ..lifecycle import Session
     from ..search import Searcher
 
@@ -48,8 +53,8 @@ def _ask_daemon(ctx: click.Context, request: dict[str, object]) -> dict[str, obj
     if reply is None:
         return None
     if "error" in reply:
-        err = MVSError(str(reply["error"]), hint=reply.get("hint"))  # type: ignore[arg-type]
-        err.exit_code = int(reply.get("exit_code", 1))  # type: ignore[call-overload]
+        err = MVSError(str(reply["error"]), hint=reply.get("hint"))
+        err.exit_code = int(reply.get("exit_code", 1))
         raise err
     payload = reply.get("payload")
     return payload if isinstance(payload, dict) else None
@@ -78,11 +83,16 @@ def search_daemon_cmd(ctx: click.Context) -> None:
         def handle(request: dict[str, object]) -> dict[str, object]:
             if request.get("op") != "search":
                 raise ValueError(f"unknown op {request.get('op')!r}")
+            limit, language, path_glob = (
+                request.get("limit"),
+                request.get("language"),
+                request.get("path_glob"),
+            )
             result = searcher.search(
                 str(request["query"]),
-                limit=int(request.get("limit") or 10),  # type: ignore[call-overload]
-                language=request.get("language"),  # type: ignore[arg-type]
-                path_glob=request.get("path_glob"),  # type: ignore[arg-type]
+                limit=limit if isinstance(limit, int) else 10,
+                language=language if isinstance(language, str) else None,
+                path_glob=path_glob if isinstance(path_glob, str) else None,
                 mode=str(request.get("mode") or "hybrid"),
             )
             return {"payload": json.loads(search_json(result))}
@@ -124,7 +134,7 @@ def search_cmd(
     mode: str,
     as_json: bool,
     files_only: bool,
-    queries_file: object,
+    queries_file: TextIO | None,
 ) -> None:
     """Search the index for QUERY (words, a question, or identifiers)."""
     from ..errors import UsageError
@@ -153,13 +163,13 @@ def search_cmd(
             return
     _root, searcher, _store = _searcher(ctx)
     if queries_file is not None:
-        for n, line in enumerate(queries_file):  # type: ignore[attr-defined]
+        for n, line in enumerate(queries_file):
             line = line.strip()
             if not line:
                 continue
             item = json.loads(line) if line.startswith("{") else {"id": n, "query": line}
             result = searcher.search(
-                item["query"], limit=limit, language=language, path_glob=path_glob, mode=mode
+                str(item["query"]), limit=limit, language=language, path_glob=path_glob, mode=mode
             )
             payload = json.loads(search_json(result))
             click.echo(json.dumps({"id": item.get("id", n), **payload}, ensure_ascii=False))

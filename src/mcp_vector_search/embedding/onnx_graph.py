@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -90,7 +90,7 @@ class _GraphBuilder:
         self.inits.append(self._numpy_helper.from_array(arr, name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], hint: str = "", **attrs: object) -> str:
+    def op(self, op_type: str, inputs: list[str], hint: str = "", **attrs: Any) -> str:
         out = self._name(hint or op_type.lower())
         self.nodes.append(self._helper.make_node(op_type, inputs, [out], name=out, **attrs))
         return out

@@ -608,9 +608,10 @@ class LanceStore:
             hashes = _column(table, "embed_hash")
             if not len(hashes):
                 return []
-            return pc.unique(
+            missing: list[str] = pc.unique(
                 pc.filter(hashes, pc.invert(pc.is_in(hashes, value_set=self._vector_hash_set())))
             ).to_pylist()
+            return missing
 
     def embed_texts(self, hashes: Sequence[str]) -> dict[str, str]:
         table = self._table("chunks")
