@@ -156,3 +156,37 @@ def identifier_weight(query: str) -> float:
 
 def unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+# What carries the signal in a long, symptom-first query (a bug report: a title and a
+# paragraph): quoted text, identifiers written as code, error names, options and paths.
+_QUOTED = re.compile(r"`([^`]+)`|\"([^\"]+)\"|'([^'\s][^']*[^'\s])'")
+_ERROR_NAME = re.compile(r"\b[A-Z][A-Za-z]*(?:Error|Exception|Warning)\b")
+_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]+")
+_CODE_LIKE = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|::|->)[A-Za-z_][A-Za-z0-9_]*)+\(?\)?"  # dotted, Rust paths
+    r"|[A-Za-z_][A-Za-z0-9_]*\("  # calls
+    r"|[A-Za-z0-9]*_[A-Za-z0-9_]+"  # snake_case, __dunder__
+    r"|[a-z]+[A-Z][A-Za-z0-9]*|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*"  # camelCase, PascalCase
+)
+LONG_QUERY_TERMS = 12
+
+
+def signal_terms(query: str) -> list[str]:
+    """The query terms that look like code, quotes, errors, options or paths.
+
+    Long queries are mostly prose, and BM25 over all of their words drifts towards any
+    chunk that shares a few common ones; these terms are what a developer would grep
+    for. Empty for short queries, where every term already counts.
+    """
+    terms = query_terms(query)
+    if len(terms) < LONG_QUERY_TERMS:
+        return []
+    picked: list[str] = []
+    for m in _QUOTED.finditer(query):
+        picked.append(next(g for g in m.groups() if g is not None))
+    picked.extend(_ERROR_NAME.findall(query))
+    picked.extend(_OPTION.findall(query))
+    picked.extend(_CODE_LIKE.findall(query))
+    out = unique(t for t in query_terms(" ".join(picked)))
+    return out if 0 < len(out) < len(terms) else []

@@ -186,6 +186,45 @@ def dedupe(scored: Sequence[Scored]) -> list[Scored]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Params:
+    """The knobs of hybrid ranking, chosen once on every dev corpus together (see
+    bench/rank_lab.py and docs/benchmarks.md); never per query or per corpus."""
+
+    k: int = RRF_K
+    file_k: int = RRF_K
+    file_weight: float = 0.0  # weight of a file's fused evidence in each of its chunks' scores
+    lex_base: float = 0.6
+    lex_slope: float = 0.4
+    vec_base: float = 1.0
+    vec_slope: float = -0.6
+    signal_weight: float = 0.0  # the second lexical list (what carries signal in long queries)
+    coherence: float = 0.05
+
+
+DEFAULT = Params()
+
+
+def file_evidence(
+    lists: Sequence[tuple[float, Sequence[StoredChunk]]], *, k: int
+) -> dict[str, float]:
+    """RRF over files: each list credits a file once, at the rank of its best chunk.
+
+    A file that two lists both rank first, through different chunks (a module chunk
+    lexically, a method semantically), gets both contributions here, which per-chunk
+    fusion can never give it.
+    """
+    acc: dict[str, float] = defaultdict(float)
+    for weight, chunks in lists:
+        seen: set[str] = set()
+        for c in chunks:
+            if c.path in seen:
+                continue
+            acc[c.path] += weight / (k + len(seen) + 1)
+            seen.add(c.path)
+    return acc
+
+
 def rank(
     lexical: Sequence[LexicalHit],
     vector: Sequence[tuple[StoredChunk, float]],
@@ -193,7 +232,49 @@ def rank(
     query: str,
     terms: Sequence[str],
     identifier_weight: float,
+    signal: Sequence[LexicalHit] = (),
+    params: Params = DEFAULT,
 ) -> list[Scored]:
-    fused = fuse(lexical, vector, identifier_weight=identifier_weight)
-    boosted = apply_boosts(fused, query, terms, identifier_weight)
-    return dedupe(file_coherence(boosted))
+    p = params
+    w_lex = p.lex_base + p.lex_slope * identifier_weight
+    w_vec = p.vec_base + p.vec_slope * identifier_weight
+    acc: dict[str, Scored] = {}
+    for rank_, hit in enumerate(lexical):
+        acc[hit.chunk.id] = Scored(hit.chunk, w_lex / (p.k + rank_ + 1), lexical_rank=rank_)
+    for rank_, hit in enumerate(signal):
+        add = p.signal_weight / (p.k + rank_ + 1)
+        prev = acc.get(hit.chunk.id)
+        acc[hit.chunk.id] = (
+            Scored(hit.chunk, add, lexical_rank=rank_)
+            if prev is None
+            else replace(prev, score=prev.score + add)
+        )
+    for rank_, (chunk, cos) in enumerate(vector):
+        add = w_vec / (p.k + rank_ + 1)
+        prev = acc.get(chunk.id)
+        acc[chunk.id] = (
+            Scored(chunk, add, vector_rank=rank_, cosine=cos)
+            if prev is None
+            else replace(prev, score=prev.score + add, vector_rank=rank_, cosine=cos)
+        )
+    shape = query_shape(query, terms, identifier_weight)
+    fused = list(acc.values())
+    if p.file_weight:
+        evidence = file_evidence(
+            [
+                (w_lex, [h.chunk for h in lexical]),
+                (p.signal_weight, [h.chunk for h in signal]),
+                (w_vec, [c for c, _ in vector]),
+            ],
+            k=p.file_k,
+        )
+        fused = [
+            replace(s, score=s.score + p.file_weight * evidence[s.chunk.path]) for s in fused
+        ]
+    out: list[Scored] = []
+    for s in fused:
+        factor = 1.0
+        for f in FACTORS:
+            factor *= f(s.chunk, shape)
+        out.append(replace(s, score=s.score * factor))
+    return dedupe(file_coherence(out, weight=p.coherence))

@@ -12,14 +12,13 @@ from . import lexical, ranking
 from .embedding import Embedder
 from .errors import UsageError
 from .records import Hit, SearchResult
+from .snippets import make_snippet
 from .store import LexicalHit, Store, StoredChunk
 
 MODES = ("hybrid", "semantic", "lexical")
 MAX_QUERY_CHARS = 2000  # the model reads ~256 tokens; more only slows lexical search
 MAX_QUERY_TERMS = 48
 CANDIDATES = 100
-SNIPPET_LINES = 6
-SNIPPET_CHARS = 400
 
 
 def path_matches(path: str, pattern: str) -> bool:
@@ -31,12 +30,6 @@ def path_matches(path: str, pattern: str) -> bool:
         return True
     prefix = pattern.rstrip("/")
     return bool(prefix) and not any(ch in prefix for ch in "*?[") and path.startswith(prefix + "/")
-
-
-def make_snippet(content: str) -> str:
-    lines = [ln for ln in content.splitlines() if ln.strip()][:SNIPPET_LINES]
-    text = "\n".join(lines)
-    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
 
 
 class Searcher:
@@ -158,7 +151,17 @@ class Searcher:
                 identifier_weight=lexical.identifier_weight(query),
             )
         top_hits = scored[:limit]
-        contents = self._store.contents_of([s.chunk for s in top_hits])
+        # A later piece of a split definition is shown under its definition's signature.
+        heads = symbol_index(self._store.chunk_catalog()).heads
+        head_of = {
+            s.chunk.id: head
+            for s in top_hits
+            if (head := heads.get((s.chunk.path, s.chunk.symbol or "", s.chunk.kind)))
+            and head.id != s.chunk.id
+        }
+        contents = self._store.contents_of(
+            [*(s.chunk for s in top_hits), *{h.id: h for h in head_of.values()}.values()]
+        )
         hits = [
             Hit(
                 path=s.chunk.path,
@@ -168,7 +171,11 @@ class Searcher:
                 kind=s.chunk.kind,
                 language=s.chunk.language,
                 score=round(float(s.score), 6),
-                snippet=make_snippet(contents.get(s.chunk.id, "")),
+                snippet=make_snippet(
+                    contents.get(s.chunk.id, ""),
+                    terms,
+                    head=contents.get(head_of[s.chunk.id].id) if s.chunk.id in head_of else None,
+                ),
                 content=contents.get(s.chunk.id, ""),
             )
             for s in top_hits
@@ -216,6 +223,8 @@ class SymbolIndex:
         self.defs: list[StoredChunk] = []
         self.lowered: list[tuple[str, str]] = []  # (last name, whole symbol), lower-cased
         self.by_name: dict[str, list[StoredChunk]] = {}
+        # (path, symbol, kind) -> the first piece of that definition
+        self.heads: dict[tuple[str, str, str], StoredChunk] = {}
         for c in sorted(catalog, key=lambda c: (c.path, c.start_line)):
             if not c.symbol or c.kind in _NOT_DEFINITIONS:
                 continue
@@ -223,6 +232,7 @@ class SymbolIndex:
             if key in seen:
                 continue  # a split definition appears once, as its first piece
             seen.add(key)
+            self.heads[key] = c
             self.defs.append(c)
             last = _last_name(c.symbol).lower()
             self.lowered.append((last, c.symbol.lower()))

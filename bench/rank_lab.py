@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Ranking lab: capture each query's candidate lists once, then score ranking variants.
+
+The candidates (lexical and vector lists, as search.py hands them to ranking.rank) are
+captured from real indexes built by bench/quality.py, so a ranking change can be scored
+over every dev corpus and CoSQA in seconds instead of re-running the CLI. The numbers
+here are for exploring; bench/quality.py (the real CLI) gives the figures we report.
+
+    python bench/rank_lab.py capture [--cache bench/.cache] [--model minilm]
+    python bench/rank_lab.py eval [--variants base,...] [--loo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "src"))
+
+from mcp_vector_search import lexical, ranking  # noqa: E402
+
+
+def _roots(bench: Path, cache: Path) -> dict[str, Path]:
+    out = subprocess.run(
+        [sys.executable, str(bench / "fetch_corpora.py"), str(cache)],
+        check=True,
+        text=True,
+        capture_output=True,
+    ).stdout
+    roots = {k: Path(v) for k, v in (ln.split("\t", 1) for ln in out.strip().splitlines())}
+    roots["cosqa"] = bench / "cosqa" / "corpus"
+    return roots
+
+
+def _queries(bench: Path) -> list[dict[str, Any]]:
+    rows = [json.loads(x) for x in (bench / "queries.jsonl").read_text().splitlines() if x]
+    for x in (bench / "cosqa" / "queries.jsonl").read_text().splitlines():
+        if x:
+            q = json.loads(x)
+            q["corpus"], q["style"] = "cosqa", "cosqa"
+            rows.append(q)
+    return rows
+
+
+def capture(args: argparse.Namespace) -> None:
+    from mcp_vector_search import search as search_mod
+    from mcp_vector_search.config import load_config
+    from mcp_vector_search.lifecycle import Session
+
+    roots = _roots(args.bench, args.cache)
+    queries = _queries(args.bench)
+    captured: dict[str, dict[str, Any]] = {}
+    real_rank = ranking.rank
+    box: dict[str, Any] = {}
+
+    def spy(lex: Any, vec: Any, **kw: Any) -> Any:
+        box["lex"], box["vec"], box["kw"] = list(lex), list(vec), kw
+        return real_rank(lex, vec, **kw)
+
+    search_mod.ranking.rank = spy  # type: ignore[attr-defined]
+    for corpus, root in roots.items():
+        mine = [q for q in queries if q["corpus"] == corpus]
+        if not mine:
+            continue
+        os.environ["MVS_INDEX_DIR"] = str(args.cache / "indexes" / args.model / corpus)
+        os.environ["MVS_MODEL"] = args.model
+        config = load_config(root)
+        with Session(root, config) as session:
+            store = session.store()
+            searcher = search_mod.Searcher(store, session.embedder)
+            for q in mine:
+                box.clear()
+                searcher.search(q["query"], limit=10, mode="hybrid")
+                signal = lexical.signal_terms(box["kw"]["query"])
+                captured[q["id"]] = {
+                    "lex": box["lex"],
+                    "vec": box["vec"],
+                    "query": box["kw"]["query"],
+                    "terms": box["kw"]["terms"],
+                    "signal": store.lexical_search(signal, 100) if signal else [],
+                }
+        print(corpus, len(mine), file=sys.stderr)
+    out = args.cache / f"capture-{args.model}.pkl"
+    out.write_bytes(pickle.dumps(captured))
+    print(out)
+
+
+Ranker = Callable[[dict[str, Any]], list[ranking.Scored]]
+
+
+def hybrid(params: ranking.Params, *, use_signal: bool = True) -> Ranker:
+    def run(c: dict[str, Any]) -> list[ranking.Scored]:
+        return ranking.rank(
+            c["lex"],
+            c["vec"],
+            query=c["query"],
+            terms=c["terms"],
+            identifier_weight=lexical.identifier_weight(c["query"]),
+            signal=c["signal"] if use_signal else (),
+            params=params,
+        )
+
+    return run
+
+
+def lexical_only(c: dict[str, Any]) -> list[ranking.Scored]:
+    scored = [ranking.Scored(h.chunk, h.score, lexical_rank=r) for r, h in enumerate(c["lex"])]
+    return ranking.dedupe(ranking.apply_boosts(scored, c["query"], c["terms"]))
+
+
+def semantic_only(c: dict[str, Any]) -> list[ranking.Scored]:
+    scored = [
+        ranking.Scored(ch, cos, vector_rank=r, cosine=cos) for r, (ch, cos) in enumerate(c["vec"])
+    ]
+    return ranking.dedupe(scored)
+
+
+VARIANTS: dict[str, Ranker] = {
+    "lexical": lexical_only,
+    "semantic": semantic_only,
+    "hybrid-old": hybrid(ranking.Params(), use_signal=False),
+    "hybrid": hybrid(ranking.DEFAULT),
+}
+
+
+def _first(results: Sequence[ranking.Scored], targets: list[dict[str, Any]], span: bool) -> int:
+    for rank, s in enumerate(results[:10], 1):
+        c = s.chunk
+        for t in targets:
+            if c.path != t["path"]:
+                continue
+            if not span or t.get("start_line") is None:
+                return rank
+            if c.start_line <= int(t["end_line"]) and c.end_line >= int(t["start_line"]):
+                return rank
+    return 0
+
+
+def evaluate(
+    ranker: Ranker, captured: dict[str, Any], queries: list[dict[str, Any]]
+) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for q in queries:
+        c = captured.get(q["id"])
+        if c is None:
+            continue
+        res = ranker(c)
+        hit = (_first(res, q["targets"], False), _first(res, q["targets"], True))
+        groups[q["corpus"]].append(hit)
+        if q["corpus"] != "cosqa":
+            groups["style:" + q["style"]].append(hit)
+            groups["dev"].append(hit)
+    out: dict[str, dict[str, float]] = {}
+    for g, hits in groups.items():
+        n = len(hits)
+        out[g] = {
+            "n": n,
+            "mrr": sum(1 / f for f, _ in hits if f) / n,
+            "ndcg": sum(1 / math.log2(f + 1) for f, _ in hits if f) / n,
+            "span5": sum(1 for _, s in hits if 0 < s <= 5) / n,
+        }
+    return out
+
+
+ORDER = ["click", "httpx", "axios", "rich", "orjson", "tanstack-query", "dev", "cosqa"]
+
+
+def eval_cmd(args: argparse.Namespace) -> None:
+    captured = pickle.loads((args.cache / f"capture-{args.model}.pkl").read_bytes())
+    queries = _queries(args.bench)
+    names = args.variants.split(",") if args.variants else list(VARIANTS)
+    header = f"{'variant':<16}" + "".join(f"{g[:8]:>9}" for g in ORDER) + "  span5(dev)"
+    print(header)
+    for name in names:
+        r = evaluate(VARIANTS[name], captured, queries)
+        cells = "".join(
+            f"{r[g]['ndcg' if g == 'cosqa' else 'mrr']:>9.3f}" if g in r else f"{'-':>9}"
+            for g in ORDER
+        )
+        styles = " ".join(
+            f"{k[6:]}={v['mrr']:.3f}" for k, v in sorted(r.items()) if k.startswith("style:")
+        )
+        print(f"{name:<16}{cells}  {r['dev']['span5']:.3f}  {styles}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cmd", choices=["capture", "eval"])
+    ap.add_argument("--bench", type=Path, default=REPO.parent / "shared" / "bench")
+    ap.add_argument("--cache", type=Path, default=HERE / ".cache")
+    ap.add_argument("--model", default="minilm")
+    ap.add_argument("--variants", default="")
+    args = ap.parse_args()
+    capture(args) if args.cmd == "capture" else eval_cmd(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
