@@ -268,9 +268,7 @@ def rank(
             ],
             k=p.file_k,
         )
-        fused = [
-            replace(s, score=s.score + p.file_weight * evidence[s.chunk.path]) for s in fused
-        ]
+        fused = [replace(s, score=s.score + p.file_weight * evidence[s.chunk.path]) for s in fused]
     out: list[Scored] = []
     for s in fused:
         factor = 1.0
