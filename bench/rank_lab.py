@@ -69,8 +69,12 @@ def capture(args: argparse.Namespace) -> None:
         return real_rank(lex, vec, **kw)
 
     search_mod.ranking.rank = spy  # type: ignore[attr-defined]
+    only = set(args.corpora.split(",")) if args.corpora else set(roots)
+    old = args.cache / f"capture-{args.model}.pkl"
+    if args.corpora and old.exists():
+        captured.update(pickle.loads(old.read_bytes()))
     for corpus, root in roots.items():
-        mine = [q for q in queries if q["corpus"] == corpus]
+        mine = [q for q in queries if q["corpus"] == corpus and corpus in only]
         if not mine:
             continue
         os.environ["MVS_INDEX_DIR"] = str(args.cache / "indexes" / args.model / corpus)
@@ -194,15 +198,70 @@ def eval_cmd(args: argparse.Namespace) -> None:
         print(f"{name:<16}{cells}  {r['dev']['span5']:.3f}  {styles}")
 
 
+GRID: dict[str, list[Any]] = {
+    "k": [10, 30, 60],
+    "file_k": [5, 15, 60],
+    "file_weight": [0.0, 0.5, 1.0, 2.0],
+    "lex_base": [0.5, 0.8, 1.1],
+    "vec_base": [0.6, 1.0, 1.4],
+    "signal_weight": [0.0, 0.4, 0.8],
+    "test_penalty": [0.5, 0.7],
+    "coherence": [0.0, 0.05],
+    "fusion": ["rrf", "cc"],
+}
+CORPORA = ["click", "httpx", "axios", "rich", "orjson", "tanstack-query", "cosqa"]
+
+
+def objective(r: dict[str, dict[str, float]], corpora: Sequence[str]) -> float:
+    """Mean per-corpus quality: every corpus counts the same, whatever its size."""
+    return sum(r[c]["ndcg" if c == "cosqa" else "mrr"] for c in corpora) / len(corpora)
+
+
+def sweep_cmd(args: argparse.Namespace) -> None:
+    import random
+    import time
+
+    captured = pickle.loads((args.cache / f"capture-{args.model}.pkl").read_bytes())
+    queries = _queries(args.bench)
+    rng = random.Random(args.seed)
+    trials: list[tuple[dict[str, Any], dict[str, dict[str, float]]]] = []
+    t0 = time.monotonic()
+    seen: set[tuple[Any, ...]] = set()
+    while len(trials) < args.trials:
+        pick = {k: rng.choice(v) for k, v in GRID.items()}
+        key = tuple(pick.values())
+        if key in seen:
+            continue
+        seen.add(key)
+        r = evaluate(hybrid(ranking.Params(**pick)), captured, queries)
+        trials.append((pick, r))
+    print(f"{len(trials)} trials in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    best = max(trials, key=lambda t: objective(t[1], CORPORA))
+    print("best on all corpora:", best[0], f"{objective(best[1], CORPORA):.3f}")
+    print("  " + " ".join(f"{c}={best[1][c]['ndcg' if c == 'cosqa' else 'mrr']:.3f}" for c in CORPORA))
+    print("leave one corpus out (params chosen on the other six, scored on the held-out one):")
+    for held in CORPORA:
+        rest = [c for c in CORPORA if c != held]
+        pick, _ = max(trials, key=lambda t: objective(t[1], rest))
+        r = next(rr for p, rr in trials if p == pick)
+        m = "ndcg" if held == "cosqa" else "mrr"
+        print(f"  {held:<15} held-out {r[held][m]:.3f}  (best-in-sample {best[1][held][m]:.3f}) {pick}")
+    out = args.cache / f"sweep-{args.model}.pkl"
+    out.write_bytes(pickle.dumps(trials))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cmd", choices=["capture", "eval"])
+    ap.add_argument("cmd", choices=["capture", "eval", "sweep"])
+    ap.add_argument("--trials", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bench", type=Path, default=REPO.parent / "shared" / "bench")
     ap.add_argument("--cache", type=Path, default=HERE / ".cache")
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--variants", default="")
+    ap.add_argument("--corpora", default="", help="capture only these (comma-separated)")
     args = ap.parse_args()
-    capture(args) if args.cmd == "capture" else eval_cmd(args)
+    {"capture": capture, "eval": eval_cmd, "sweep": sweep_cmd}[args.cmd](args)
     return 0
 
 

@@ -21,6 +21,11 @@ DOC_LANGUAGES = frozenset({"markdown", "rst", "text", "asciidoc"})
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|testing|__tests__|spec|specs)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[jt]sx?$"
 )
+_EXAMPLE_PATH = re.compile(r"(^|/)(examples?|samples?|demos?|docs?|docs_src|benchmarks?)/")
+_GENERATED_PATH = re.compile(
+    r"(_pb2(_grpc)?\.py|\.pb\.(go|cc|h)|\.generated\.\w+|_generated\.\w+|\.g\.dart)$"
+    r"|(^|/)(generated|gen|vendor|third_party)/"
+)
 _DOC_WORDS = frozenset(
     {
         "doc",
@@ -37,6 +42,7 @@ _DOC_WORDS = frozenset(
     }
 )
 _TEST_WORDS = frozenset({"test", "tests", "testing", "fixture", "fixtures", "mock", "spec"})
+_EXAMPLE_WORDS = frozenset({"example", "examples", "sample", "samples", "demo", "demos"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,7 @@ class QueryShape:
     wants_docs: bool
     wants_tests: bool
     identifier_weight: float
+    wants_examples: bool = False
 
 
 _CODE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -108,6 +115,7 @@ def query_shape(query: str, terms: Sequence[str], identifier_weight: float) -> Q
         wants_docs=bool(term_set & _DOC_WORDS),
         wants_tests=bool(term_set & _TEST_WORDS),
         identifier_weight=identifier_weight,
+        wants_examples=bool(term_set & _EXAMPLE_WORDS),
     )
 
 
@@ -119,13 +127,25 @@ def name_factor(c: StoredChunk, q: QueryShape) -> float:
     return 1.0
 
 
-def structure_factor(c: StoredChunk, q: QueryShape) -> float:
-    """Docs and tests step back unless the query asks for them."""
+def structure_factor(
+    c: StoredChunk,
+    q: QueryShape,
+    *,
+    doc: float = 0.55,
+    test: float = 0.7,
+    example: float = 1.0,
+    generated: float = 1.0,
+) -> float:
+    """Docs, tests, examples and generated code step back unless the query asks for them."""
     factor = 1.0
     if c.language in DOC_LANGUAGES or c.kind in ("section", "window"):
-        factor *= 1.0 if q.wants_docs else 0.55
+        factor *= 1.0 if q.wants_docs else doc
     if not q.wants_tests and _TEST_PATH.search(c.path):
-        factor *= 0.7
+        factor *= test
+    if not q.wants_examples and _EXAMPLE_PATH.search(c.path):
+        factor *= example
+    if _GENERATED_PATH.search(c.path):
+        factor *= generated
     # Top-level code is not penalised: in JavaScript modules it is often the real code
     # (anonymous default exports, module-level handlers).
     return factor
@@ -200,28 +220,49 @@ class Params:
     vec_slope: float = -0.6
     signal_weight: float = 0.0  # the second lexical list (what carries signal in long queries)
     coherence: float = 0.05
+    doc_penalty: float = 0.55
+    test_penalty: float = 0.7
+    example_penalty: float = 1.0
+    generated_penalty: float = 1.0
+    fusion: str = "rrf"  # or "cc": a convex combination of per-list rescaled scores
 
 
 DEFAULT = Params()
 
 
+def _contributions(
+    entries: Sequence[tuple[StoredChunk, float]], weight: float, p: Params
+) -> list[float]:
+    """What each entry of one best-first list adds to a chunk's fused score.
+
+    rrf: weight / (k + rank); cc (convex combination): weight times the score rescaled
+    to [0, 1] within the list, so a list whose top is far ahead of the rest says so.
+    """
+    if p.fusion == "cc" and entries:
+        top, low = entries[0][1], entries[-1][1]
+        span = top - low
+        if span <= 0:
+            return [weight] * len(entries)
+        return [weight * (score - low) / span for _, score in entries]
+    return [weight / (p.k + r + 1) for r in range(len(entries))]
+
+
 def file_evidence(
-    lists: Sequence[tuple[float, Sequence[StoredChunk]]], *, k: int
+    lists: Sequence[tuple[Sequence[tuple[StoredChunk, float]], Sequence[float]]],
 ) -> dict[str, float]:
-    """RRF over files: each list credits a file once, at the rank of its best chunk.
+    """Fusion over files: each list credits a file once, with its best chunk's share.
 
     A file that two lists both rank first, through different chunks (a module chunk
     lexically, a method semantically), gets both contributions here, which per-chunk
     fusion can never give it.
     """
     acc: dict[str, float] = defaultdict(float)
-    for weight, chunks in lists:
+    for entries, adds in lists:
         seen: set[str] = set()
-        for c in chunks:
-            if c.path in seen:
-                continue
-            acc[c.path] += weight / (k + len(seen) + 1)
-            seen.add(c.path)
+        for (c, _), add in zip(entries, adds, strict=True):
+            if c.path not in seen:
+                seen.add(c.path)
+                acc[c.path] += add
     return acc
 
 
@@ -235,44 +276,56 @@ def rank(
     signal: Sequence[LexicalHit] = (),
     params: Params = DEFAULT,
 ) -> list[Scored]:
+    """Fused, boosted, deduplicated candidates, best first.
+
+    Each list (lexical, the signal terms' lexical list, vectors) adds to the chunks it
+    holds and, through file_evidence, to every chunk of the files it holds; then the
+    structure factors (definition names, paths, tests/docs/examples) scale the total,
+    so a penalised file stays behind however much evidence it collected.
+    """
     p = params
     w_lex = p.lex_base + p.lex_slope * identifier_weight
     w_vec = p.vec_base + p.vec_slope * identifier_weight
+    lex = [(h.chunk, h.score) for h in lexical]
+    sig = [(h.chunk, h.score) for h in signal]
+    lists = [
+        (lex, _contributions(lex, w_lex, p)),
+        (sig, _contributions(sig, p.signal_weight, p)),
+        (vector, _contributions(vector, w_vec, p)),
+    ]
     acc: dict[str, Scored] = {}
-    for rank_, hit in enumerate(lexical):
-        acc[hit.chunk.id] = Scored(hit.chunk, w_lex / (p.k + rank_ + 1), lexical_rank=rank_)
-    for rank_, hit in enumerate(signal):
-        add = p.signal_weight / (p.k + rank_ + 1)
-        prev = acc.get(hit.chunk.id)
-        acc[hit.chunk.id] = (
-            Scored(hit.chunk, add, lexical_rank=rank_)
-            if prev is None
-            else replace(prev, score=prev.score + add)
-        )
-    for rank_, (chunk, cos) in enumerate(vector):
-        add = w_vec / (p.k + rank_ + 1)
-        prev = acc.get(chunk.id)
-        acc[chunk.id] = (
-            Scored(chunk, add, vector_rank=rank_, cosine=cos)
-            if prev is None
-            else replace(prev, score=prev.score + add, vector_rank=rank_, cosine=cos)
-        )
-    shape = query_shape(query, terms, identifier_weight)
+    for which, (entries, adds) in enumerate(lists):
+        for rank_, ((chunk, raw), add) in enumerate(zip(entries, adds, strict=True)):
+            prev = acc.get(chunk.id) or Scored(chunk, 0.0)
+            if which == 2:
+                acc[chunk.id] = replace(prev, score=prev.score + add, vector_rank=rank_, cosine=raw)
+            elif which == 0:
+                acc[chunk.id] = replace(prev, score=prev.score + add, lexical_rank=rank_)
+            else:
+                acc[chunk.id] = replace(prev, score=prev.score + add)
     fused = list(acc.values())
     if p.file_weight:
-        evidence = file_evidence(
-            [
-                (w_lex, [h.chunk for h in lexical]),
-                (p.signal_weight, [h.chunk for h in signal]),
-                (w_vec, [c for c, _ in vector]),
-            ],
-            k=p.file_k,
-        )
+        if p.fusion == "rrf" and p.file_k != p.k:
+            lists = [
+                (e, _contributions(e, w, replace(p, k=p.file_k)))
+                for (e, _), w in zip(lists, (w_lex, p.signal_weight, w_vec), strict=True)
+            ]
+        evidence = file_evidence(lists)
         fused = [replace(s, score=s.score + p.file_weight * evidence[s.chunk.path]) for s in fused]
+    shape = query_shape(query, terms, identifier_weight)
     out: list[Scored] = []
     for s in fused:
-        factor = 1.0
-        for f in FACTORS:
-            factor *= f(s.chunk, shape)
+        factor = (
+            name_factor(s.chunk, shape)
+            * path_factor(s.chunk, shape)
+            * structure_factor(
+                s.chunk,
+                shape,
+                doc=p.doc_penalty,
+                test=p.test_penalty,
+                example=p.example_penalty,
+                generated=p.generated_penalty,
+            )
+        )
         out.append(replace(s, score=s.score * factor))
     return dedupe(file_coherence(out, weight=p.coherence))
