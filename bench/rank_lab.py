@@ -238,14 +238,16 @@ def sweep_cmd(args: argparse.Namespace) -> None:
     print(f"{len(trials)} trials in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     best = max(trials, key=lambda t: objective(t[1], CORPORA))
     print("best on all corpora:", best[0], f"{objective(best[1], CORPORA):.3f}")
-    print("  " + " ".join(f"{c}={best[1][c]['ndcg' if c == 'cosqa' else 'mrr']:.3f}" for c in CORPORA))
+    cells = (f"{c}={best[1][c]['ndcg' if c == 'cosqa' else 'mrr']:.3f}" for c in CORPORA)
+    print("  " + " ".join(cells))
     print("leave one corpus out (params chosen on the other six, scored on the held-out one):")
     for held in CORPORA:
         rest = [c for c in CORPORA if c != held]
         pick, _ = max(trials, key=lambda t: objective(t[1], rest))
         r = next(rr for p, rr in trials if p == pick)
         m = "ndcg" if held == "cosqa" else "mrr"
-        print(f"  {held:<15} held-out {r[held][m]:.3f}  (best-in-sample {best[1][held][m]:.3f}) {pick}")
+        print(f"  {held:<15} held-out {r[held][m]:.3f}", end="")
+        print(f"  (best-in-sample {best[1][held][m]:.3f}) {pick}")
     out = args.cache / f"sweep-{args.model}.pkl"
     out.write_bytes(pickle.dumps(trials))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from . import lexical, ranking
 from .embedding import Embedder
 from .errors import UsageError
 from .records import Hit, SearchResult
-from .snippets import make_snippet
+from .snippets import make_snippet, signature
 from .store import LexicalHit, Store, StoredChunk
 
 MODES = ("hybrid", "semantic", "lexical")
@@ -101,10 +101,16 @@ class Searcher:
             embed_thread = threading.Thread(target=embed_query, name="mvs-query-embed")
             embed_thread.start()
         lex_hits: list[LexicalHit] = []
+        sig_hits: list[LexicalHit] = []
+        signal = lexical.signal_terms(query) if mode == "hybrid" else []
         try:
             if mode != "semantic":
                 lex_hits = [
                     h for h in self._store.lexical_search(terms, pool, language) if keep(h.chunk)
+                ][:CANDIDATES]
+            if signal:
+                sig_hits = [
+                    h for h in self._store.lexical_search(signal, pool, language) if keep(h.chunk)
                 ][:CANDIDATES]
         finally:
             if embed_thread is not None:
@@ -149,19 +155,11 @@ class Searcher:
                 query=query,
                 terms=terms,
                 identifier_weight=lexical.identifier_weight(query),
+                signal=sig_hits,
             )
         top_hits = scored[:limit]
-        # A later piece of a split definition is shown under its definition's signature.
-        heads = symbol_index(self._store.chunk_catalog()).heads
-        head_of = {
-            s.chunk.id: head
-            for s in top_hits
-            if (head := heads.get((s.chunk.path, s.chunk.symbol or "", s.chunk.kind)))
-            and head.id != s.chunk.id
-        }
-        contents = self._store.contents_of(
-            [*(s.chunk for s in top_hits), *{h.id: h for h in head_of.values()}.values()]
-        )
+        contents = self._store.contents_of([s.chunk for s in top_hits])
+        heads = self._heads_of([s.chunk for s in top_hits], contents)
         hits = [
             Hit(
                 path=s.chunk.path,
@@ -174,13 +172,38 @@ class Searcher:
                 snippet=make_snippet(
                     contents.get(s.chunk.id, ""),
                     terms,
-                    head=contents.get(head_of[s.chunk.id].id) if s.chunk.id in head_of else None,
+                    head=heads.get(s.chunk.id),
                 ),
                 content=contents.get(s.chunk.id, ""),
             )
             for s in top_hits
         ]
         return SearchResult(query, hits, used_mode, chunk_count, embedded, notes)
+
+    def _heads_of(self, chunks: Sequence[StoredChunk], contents: dict[str, str]) -> dict[str, str]:
+        """chunk id -> content of its definition's first piece, for later pieces of split
+        definitions (shown under the definition's signature).
+
+        A chunk whose first lines name its symbol is a first piece; only when some hit
+        is not is the catalog read (cached per store version) to find the first pieces.
+        """
+        pieces = [
+            c
+            for c in chunks
+            if c.symbol
+            and c.kind not in _NOT_DEFINITIONS
+            and _last_name(c.symbol) not in "\n".join(signature(contents.get(c.id, "")))
+        ]
+        if not pieces:
+            return {}
+        index = symbol_index(self._store.chunk_catalog())
+        head_of = {
+            c.id: head
+            for c in pieces
+            if (head := index.heads.get((c.path, c.symbol or "", c.kind))) and head.id != c.id
+        }
+        head_contents = self._store.contents_of(list({h.id: h for h in head_of.values()}.values()))
+        return {cid: head_contents[h.id] for cid, h in head_of.items() if h.id in head_contents}
 
     def similar_to_text(
         self,
