@@ -75,3 +75,87 @@ def test_dedupe_keeps_one_result_per_span_and_per_split_definition() -> None:
         [ranking.Scored(a, 1.0), ranking.Scored(a2, 0.9), ranking.Scored(dup, 0.5)]
     )
     assert [s.chunk.id for s in out] == ["id1"]
+
+
+def test_file_evidence_credits_a_file_that_each_list_ranks_first_through_another_chunk() -> None:
+    # The pattern seen on outside benchmarks: the target file is first in both lists, via
+    # its module chunk lexically and a method semantically, while the test file's chunks
+    # sit second in both lists. Per-chunk fusion lets the test chunk win.
+    module = chunk(1, path="src/retry.py", kind="module", symbol=None)
+    method = chunk(2, path="src/retry.py", symbol="Retry.backoff")
+    test = chunk(3, path="tests/test_retry.py", symbol="test_backoff")
+    other = chunk(4, path="src/other.py")
+    lex = [LexicalHit(module, 9.0), LexicalHit(test, 8.0), LexicalHit(other, 1.0)]
+    vec = [(method, 0.8), (test, 0.79), (other, 0.1)]
+    no_files = ranking.Params(file_weight=0.0, test_penalty=1.0)
+    with_files = ranking.Params(file_weight=1.0, file_k=5, test_penalty=1.0)
+    args = {"query": "backoff between tries", "terms": ["backoff", "tries"]}
+    flat = ranking.rank(lex, vec, identifier_weight=0.0, params=no_files, **args)
+    assert flat[0].chunk.path == "tests/test_retry.py"
+    fused = ranking.rank(lex, vec, identifier_weight=0.0, params=with_files, **args)
+    assert fused[0].chunk.path == "src/retry.py"
+
+
+def test_file_evidence_counts_each_list_once_per_file() -> None:
+    a1, a2, b = chunk(1, path="a.py"), chunk(2, path="a.py"), chunk(3, path="b.py")
+    lists = [([(a1, 1.0), (a2, 0.9), (b, 0.5)], [0.3, 0.2, 0.1])]
+    assert ranking.file_evidence(lists) == {"a.py": 0.3, "b.py": 0.1}
+
+
+def test_the_test_penalty_holds_against_accumulated_evidence() -> None:
+    code = chunk(1, path="src/a.py")
+    tests = [chunk(i, path="tests/test_a.py") for i in range(2, 6)]
+    lex = [LexicalHit(c, 9.0 - i) for i, c in enumerate([*tests, code])]
+    vec = [(c, 0.9 - i / 100) for i, c in enumerate([*tests, code])]
+    params = ranking.Params(file_weight=1.0, test_penalty=0.3)
+    out = ranking.rank(
+        lex, vec, query="parse a", terms=["parse"], identifier_weight=0.0, params=params
+    )
+    assert out[0].chunk.path == "src/a.py"
+    asked = ranking.rank(
+        lex,
+        vec,
+        query="tests that parse a",
+        terms=["tests", "parse"],
+        identifier_weight=0.0,
+        params=params,
+    )
+    assert asked[0].chunk.path == "tests/test_a.py"
+
+
+def test_the_signal_list_lifts_what_it_ranks() -> None:
+    a, b = chunk(1, path="a.py"), chunk(2, path="b.py")
+    lex = [LexicalHit(a, 5.0), LexicalHit(b, 4.9)]
+    args = {"query": "q", "terms": ["q"], "identifier_weight": 0.5}
+    base = ranking.rank(lex, [], **args, params=ranking.Params(signal_weight=1.0))
+    assert base[0].chunk.id == "id1"
+    lifted = ranking.rank(
+        lex, [], **args, signal=[LexicalHit(b, 3.0)], params=ranking.Params(signal_weight=1.0)
+    )
+    assert lifted[0].chunk.id == "id2"
+
+
+def test_convex_combination_follows_score_gaps() -> None:
+    a, b, c = chunk(1), chunk(2), chunk(3)
+    # Lexically a is far ahead; semantically b is barely ahead of a.
+    lex = [LexicalHit(a, 10.0), LexicalHit(b, 1.0), LexicalHit(c, 0.9)]
+    vec = [(b, 0.61), (a, 0.60), (c, 0.2)]
+    params = ranking.Params(fusion="cc", file_weight=0.0, coherence=0.0)
+    out = ranking.rank(
+        lex, vec, query="x y", terms=["x", "y"], identifier_weight=0.0, params=params
+    )
+    assert out[0].chunk.id == "id1"
+
+
+def test_examples_and_generated_code_step_back() -> None:
+    code = chunk(1, path="src/a.py")
+    example = chunk(2, path="examples/a.py")
+    generated = chunk(3, path="src/a_pb2.py")
+    lex = [LexicalHit(example, 3.0), LexicalHit(generated, 2.9), LexicalHit(code, 2.8)]
+    params = ranking.Params(example_penalty=0.5, generated_penalty=0.5)
+    out = ranking.rank(lex, [], query="a b", terms=["a", "b"], identifier_weight=0.5, params=params)
+    assert out[0].chunk.path == "src/a.py"
+    asked = ranking.rank(
+        lex, [], query="an example of a", terms=["example"], identifier_weight=0.5, params=params
+    )
+    assert asked[0].chunk.path == "examples/a.py"
