@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -223,17 +224,26 @@ def sweep_cmd(args: argparse.Namespace) -> None:
 
     captured = pickle.loads((args.cache / f"capture-{args.model}.pkl").read_bytes())
     queries = _queries(args.bench)
+    import itertools
+
     rng = random.Random(args.seed)
+    grid: dict[str, list[Any]] = json.loads(args.grid) if args.grid else GRID
+    fixed: dict[str, Any] = json.loads(args.start) if args.start else {}
     trials: list[tuple[dict[str, Any], dict[str, dict[str, float]]]] = []
     t0 = time.monotonic()
-    seen: set[tuple[Any, ...]] = set()
-    while len(trials) < args.trials:
-        pick = {k: rng.choice(v) for k, v in GRID.items()}
-        key = tuple(pick.values())
-        if key in seen:
-            continue
-        seen.add(key)
-        r = evaluate(hybrid(ranking.Params(**pick)), captured, queries)
+    size = math.prod(len(v) for v in grid.values())
+    if size <= args.trials:  # small grids are searched exhaustively
+        picks = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    else:
+        seen: set[tuple[Any, ...]] = set()
+        picks = []
+        while len(picks) < args.trials:
+            pick = {k: rng.choice(v) for k, v in grid.items()}
+            if tuple(pick.values()) not in seen:
+                seen.add(tuple(pick.values()))
+                picks.append(pick)
+    for pick in picks:
+        r = evaluate(hybrid(ranking.Params(**{**fixed, **pick})), captured, queries)
         trials.append((pick, r))
     print(f"{len(trials)} trials in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     best = max(trials, key=lambda t: objective(t[1], CORPORA))
@@ -252,9 +262,39 @@ def sweep_cmd(args: argparse.Namespace) -> None:
     out.write_bytes(pickle.dumps(trials))
 
 
+def scan_cmd(args: argparse.Namespace) -> None:
+    """One parameter at a time around a starting point: how sensitive each knob is."""
+    captured = pickle.loads((args.cache / f"capture-{args.model}.pkl").read_bytes())
+    queries = _queries(args.bench)
+    start = json.loads(args.start) if args.start else {}
+    grid = json.loads(args.grid) if args.grid else GRID
+    base = ranking.Params(**start)
+
+    def show(label: str, params: ranking.Params) -> None:
+        r = evaluate(hybrid(params), captured, queries)
+        cells = " ".join(f"{r[c]['ndcg' if c == 'cosqa' else 'mrr']:.3f}" for c in CORPORA)
+        styles = " ".join(
+            f"{k[6:]}={v['mrr']:.3f}" for k, v in sorted(r.items()) if k.startswith("style:")
+        )
+        print(
+            f"{label:<24} {objective(r, CORPORA):.4f}  {cells}  span5={r['dev']['span5']:.3f}"
+            f" {styles}",
+            flush=True,
+        )
+
+    print(f"{'':<24} {'mean':<6}  " + " ".join(c[:5] for c in CORPORA))
+    show("start", base)
+    for name, values in grid.items():
+        for v in values:
+            if getattr(base, name) != v:
+                show(f"{name}={v}", replace(base, **{name: v}))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cmd", choices=["capture", "eval", "sweep"])
+    ap.add_argument("cmd", choices=["capture", "eval", "sweep", "scan"])
+    ap.add_argument("--start", default="", help="scan: JSON of Params to start from")
+    ap.add_argument("--grid", default="", help="scan: JSON {param: [values]}")
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bench", type=Path, default=REPO.parent / "shared" / "bench")
@@ -263,7 +303,7 @@ def main() -> int:
     ap.add_argument("--variants", default="")
     ap.add_argument("--corpora", default="", help="capture only these (comma-separated)")
     args = ap.parse_args()
-    {"capture": capture, "eval": eval_cmd, "sweep": sweep_cmd}[args.cmd](args)
+    {"capture": capture, "eval": eval_cmd, "sweep": sweep_cmd, "scan": scan_cmd}[args.cmd](args)
     return 0
 
 

@@ -64,3 +64,22 @@ def test_path_matches() -> None:
     assert path_matches("src/app/x.py", "*.py")
     assert path_matches("src/app/x.py", "src/app")
     assert not path_matches("src/app/x.py", "web/*")
+
+
+def test_a_long_bug_report_keeps_its_identifiers(searcher: Searcher) -> None:
+    # Sixty words of prose push the one identifier past the lexical term budget; it
+    # must still reach the lexical query (signal terms go first when a query is cut).
+    prose = " ".join(f"word{i}" for i in range(60))
+    report = f"Crash on startup. {prose} and then parse_http_response raised ValueError."
+    top = searcher.search(report, mode="lexical").hits
+    assert top and top[0].symbol == "parse_http_response"
+
+
+def test_a_hit_on_a_later_piece_shows_its_definitions_signature(searcher: Searcher) -> None:
+    hits = searcher.search("upload", limit=50).hits
+    assert hits
+    for h in hits:
+        if h.symbol and h.kind not in ("module", "section", "window"):
+            first = h.snippet.splitlines()[0]
+            name = h.symbol.replace("::", ".").rsplit(".", 1)[-1]
+            assert name in first or first.lstrip().startswith(("@", "#", "//")), h

@@ -188,5 +188,13 @@ def signal_terms(query: str) -> list[str]:
     picked.extend(_ERROR_NAME.findall(query))
     picked.extend(_OPTION.findall(query))
     picked.extend(_CODE_LIKE.findall(query))
-    out = unique(t for t in query_terms(" ".join(picked)))
+    # Whole identifiers only: their sub-words (`error` of `AssertionError`, `print` of
+    # `console.print`) are common everywhere and would bring the prose noise back.
+    whole = (
+        w.lower().strip("_")
+        for text in picked
+        for w in _WORD.findall(text)
+        if len(w) <= _MAX_TOKEN
+    )
+    out = unique(t for t in whole if len(t) > 2 and t not in STOP_WORDS)
     return out if 0 < len(out) < len(terms) else []

@@ -238,6 +238,13 @@ def _contributions(
     rrf: weight / (k + rank); cc (convex combination): weight times the score rescaled
     to [0, 1] within the list, so a list whose top is far ahead of the rest says so.
     """
+    if p.fusion == "z" and len(entries) > 1:
+        scores = [score for _, score in entries]
+        mean = sum(scores) / len(scores)
+        std = (sum((x - mean) ** 2 for x in scores) / len(scores)) ** 0.5
+        if std <= 0:
+            return [0.0] * len(entries)
+        return [weight * max(0.0, (x - mean) / std) for x in scores]
     if p.fusion == "cc" and entries:
         top, low = entries[0][1], entries[-1][1]
         span = top - low

@@ -18,6 +18,7 @@ from .store import LexicalHit, Store, StoredChunk
 MODES = ("hybrid", "semantic", "lexical")
 MAX_QUERY_CHARS = 2000  # the model reads ~256 tokens; more only slows lexical search
 MAX_QUERY_TERMS = 48
+SIGNAL_CHARS = 20_000  # a pasted bug report with its traceback: scanned for signal terms
 CANDIDATES = 100
 
 
@@ -66,13 +67,19 @@ class Searcher:
         if limit < 1:
             raise UsageError("limit must be at least 1")
         notes: list[str] = []
+        signal = lexical.signal_terms(query[:SIGNAL_CHARS])
         if len(query) > MAX_QUERY_CHARS:
             notes.append(f"query truncated to its first {MAX_QUERY_CHARS} of {len(query)} chars")
             query = query[:MAX_QUERY_CHARS]
         with self._lock:
             self._refresh()
             chunk_count, embedded = self._chunk_count, self._embedded
-        terms = lexical.query_terms(query)[:MAX_QUERY_TERMS]
+        all_terms = lexical.query_terms(query)
+        if len(all_terms) > MAX_QUERY_TERMS:
+            # A long query keeps what carries signal (identifiers, errors, options, quotes,
+            # from all of its text) when cut to the term budget, not just its first words.
+            all_terms = lexical.unique([*signal, *all_terms])
+        terms = all_terms[:MAX_QUERY_TERMS]
         filtered = bool(language or path_glob)
         pool = CANDIDATES * (10 if filtered else 1)
 
@@ -102,7 +109,8 @@ class Searcher:
             embed_thread.start()
         lex_hits: list[LexicalHit] = []
         sig_hits: list[LexicalHit] = []
-        signal = lexical.signal_terms(query) if mode == "hybrid" else []
+        if mode != "hybrid" or not ranking.DEFAULT.signal_weight:
+            signal = []
         try:
             if mode != "semantic":
                 lex_hits = [
