@@ -290,9 +290,48 @@ def scan_cmd(args: argparse.Namespace) -> None:
                 show(f"{name}={v}", replace(base, **{name: v}))
 
 
+def ablation_cmd(args: argparse.Namespace) -> None:
+    """The ablation table (markdown): each row changes one thing from the shipped ranking."""
+    captured = pickle.loads((args.cache / f"capture-{args.model}.pkl").read_bytes())
+    queries = _queries(args.bench)
+    shipped = ranking.DEFAULT
+    rows: list[tuple[str, Ranker]] = [
+        ("ours lexical", lexical_only),
+        ("ours semantic", semantic_only),
+        ("previous hybrid (weighted RRF, k=60)", hybrid(ranking.PREVIOUS, use_signal=False)),
+        ("shipped hybrid", hybrid(shipped)),
+        ("  fusion RRF instead of rescaled scores", hybrid(replace(shipped, fusion="rrf"))),
+        ("  no file evidence", hybrid(replace(shipped, file_weight=0.0))),
+        ("  file evidence weight 0.25", hybrid(replace(shipped, file_weight=0.25))),
+        ("  + signal-term list, weight 0.1", hybrid(replace(shipped, signal_weight=0.1))),
+        ("  + signal-term list, weight 0.2", hybrid(replace(shipped, signal_weight=0.2))),
+        ("  test penalty 0.7 (previous)", hybrid(replace(shipped, test_penalty=0.7))),
+        ("  no file coherence", hybrid(replace(shipped, coherence=0.0))),
+        ("  lexical weight -0.1", hybrid(replace(shipped, lex_base=shipped.lex_base - 0.1))),
+        ("  lexical weight +0.1", hybrid(replace(shipped, lex_base=shipped.lex_base + 0.1))),
+    ]
+    styles = ["paraphrase", "keyword", "issue"]
+    print(
+        "| ranking | "
+        + " | ".join(CORPORA)
+        + " | mean | "
+        + " | ".join(styles)
+        + " | dev span_R@5 |"
+    )
+    print("|---" * (len(CORPORA) + len(styles) + 3) + "|")
+    for label, ranker in rows:
+        r = evaluate(ranker, captured, queries)
+        cells = [f"{r[c]['ndcg' if c == 'cosqa' else 'mrr']:.3f}" for c in CORPORA]
+        st = [f"{r['style:' + s]['mrr']:.3f}" for s in styles]
+        print(
+            f"| {label} | {' | '.join(cells)} | {objective(r, CORPORA):.3f} | "
+            f"{' | '.join(st)} | {r['dev']['span5']:.3f} |"
+        )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cmd", choices=["capture", "eval", "sweep", "scan"])
+    ap.add_argument("cmd", choices=["capture", "eval", "sweep", "scan", "ablation"])
     ap.add_argument("--start", default="", help="scan: JSON of Params to start from")
     ap.add_argument("--grid", default="", help="scan: JSON {param: [values]}")
     ap.add_argument("--trials", type=int, default=300)
@@ -303,7 +342,13 @@ def main() -> int:
     ap.add_argument("--variants", default="")
     ap.add_argument("--corpora", default="", help="capture only these (comma-separated)")
     args = ap.parse_args()
-    {"capture": capture, "eval": eval_cmd, "sweep": sweep_cmd, "scan": scan_cmd}[args.cmd](args)
+    {
+        "capture": capture,
+        "eval": eval_cmd,
+        "sweep": sweep_cmd,
+        "scan": scan_cmd,
+        "ablation": ablation_cmd,
+    }[args.cmd](args)
     return 0
 
 

@@ -1,3 +1,5 @@
+import pytest
+
 from mcp_vector_search import ranking
 from mcp_vector_search.store import LexicalHit, StoredChunk
 
@@ -14,25 +16,33 @@ def chunk(
     return StoredChunk(f"id{i}", path, s, s + 5, symbol or f"f{i}", kind, language, f"h{i}")
 
 
-def test_rrf_rewards_agreement() -> None:
+def _rank(lex, vec, identifier_weight=0.5, **params):  # type: ignore[no-untyped-def]
+    return ranking.rank(
+        lex,
+        vec,
+        query="q",
+        terms=["q"],
+        identifier_weight=identifier_weight,
+        params=ranking.Params(**params),
+    )
+
+
+@pytest.mark.parametrize("fusion", ["cc", "rrf"])
+def test_fusion_rewards_agreement(fusion: str) -> None:
     a, b, c = chunk(1), chunk(2), chunk(3)
-    lex = [LexicalHit(a, 5.0), LexicalHit(b, 4.0)]
-    vec = [(b, 0.9), (c, 0.8)]
-    fused = ranking.fuse(lex, vec, identifier_weight=0.5)
-    assert next(s.chunk.id for s in fused) == "id2"
+    lex = [LexicalHit(a, 5.0), LexicalHit(b, 4.0), LexicalHit(c, 0.5)]
+    vec = [(b, 0.9), (c, 0.8), (a, 0.1)]
+    fused = _rank(lex, vec, fusion=fusion, file_weight=0.0, lex_slope=0, vec_slope=0, vec_base=0.6)
+    assert fused[0].chunk.id == "id2"
     assert {s.chunk.id for s in fused} == {"id1", "id2", "id3"}
 
 
-def test_identifier_queries_lean_lexical() -> None:
+@pytest.mark.parametrize("fusion", ["cc", "rrf"])
+def test_identifier_queries_lean_lexical(fusion: str) -> None:
     a, b = chunk(1), chunk(2)
-    lex, vec = [LexicalHit(a, 1.0)], [(b, 0.9)]
-    assert ranking.fuse(lex, vec, identifier_weight=1.0)[0].chunk.id == "id1"
-    assert ranking.fuse(lex, vec, identifier_weight=0.0)[0].chunk.id == "id2"
-
-
-def test_scores_are_not_rescaled_to_one() -> None:
-    fused = ranking.fuse([LexicalHit(chunk(1), 3.0)], [], identifier_weight=0.5)
-    assert fused[0].score < 1.0
+    lex, vec = [LexicalHit(a, 1.0), LexicalHit(b, 0.2)], [(b, 0.9), (a, 0.3)]
+    assert _rank(lex, vec, 1.0, fusion=fusion)[0].chunk.id == "id1"
+    assert _rank(lex, vec, 0.0, fusion=fusion)[0].chunk.id == "id2"
 
 
 def test_definition_of_named_symbol_beats_mentions() -> None:
@@ -77,22 +87,28 @@ def test_dedupe_keeps_one_result_per_span_and_per_split_definition() -> None:
     assert [s.chunk.id for s in out] == ["id1"]
 
 
-def test_file_evidence_credits_a_file_that_each_list_ranks_first_through_another_chunk() -> None:
+@pytest.mark.parametrize("fusion", ["cc", "rrf"])
+def test_file_evidence_credits_a_file_that_each_list_ranks_first_through_another_chunk(
+    fusion: str,
+) -> None:
     # The pattern seen on outside benchmarks: the target file is first in both lists, via
-    # its module chunk lexically and a method semantically, while the test file's chunks
-    # sit second in both lists. Per-chunk fusion lets the test chunk win.
+    # its module chunk lexically and a method semantically, while a test file's chunk
+    # sits second in both lists. Per-chunk fusion lets the test chunk win.
     module = chunk(1, path="src/retry.py", kind="module", symbol=None)
     method = chunk(2, path="src/retry.py", symbol="Retry.backoff")
     test = chunk(3, path="tests/test_retry.py", symbol="test_backoff")
     other = chunk(4, path="src/other.py")
-    lex = [LexicalHit(module, 9.0), LexicalHit(test, 8.0), LexicalHit(other, 1.0)]
-    vec = [(method, 0.8), (test, 0.79), (other, 0.1)]
-    no_files = ranking.Params(file_weight=0.0, test_penalty=1.0)
-    with_files = ranking.Params(file_weight=1.0, file_k=5, test_penalty=1.0)
+    lex = [LexicalHit(module, 9.0), LexicalHit(test, 5.0), LexicalHit(other, 1.0)]
+    vec = [(method, 0.8), (test, 0.6), (other, 0.1)]
+    common = {"fusion": fusion, "file_k": 5, "test_penalty": 1.0, "coherence": 0.0}
     args = {"query": "backoff between tries", "terms": ["backoff", "tries"]}
-    flat = ranking.rank(lex, vec, identifier_weight=0.0, params=no_files, **args)
+    flat = ranking.rank(
+        lex, vec, identifier_weight=0.0, params=ranking.Params(file_weight=0.0, **common), **args
+    )
     assert flat[0].chunk.path == "tests/test_retry.py"
-    fused = ranking.rank(lex, vec, identifier_weight=0.0, params=with_files, **args)
+    fused = ranking.rank(
+        lex, vec, identifier_weight=0.0, params=ranking.Params(file_weight=1.0, **common), **args
+    )
     assert fused[0].chunk.path == "src/retry.py"
 
 
@@ -105,8 +121,11 @@ def test_file_evidence_counts_each_list_once_per_file() -> None:
 def test_the_test_penalty_holds_against_accumulated_evidence() -> None:
     code = chunk(1, path="src/a.py")
     tests = [chunk(i, path="tests/test_a.py") for i in range(2, 6)]
-    lex = [LexicalHit(c, 9.0 - i) for i, c in enumerate([*tests, code])]
-    vec = [(c, 0.9 - i / 100) for i, c in enumerate([*tests, code])]
+    filler = chunk(9, path="src/z.py")
+    lex = [LexicalHit(c, 9.0 - i) for i, c in enumerate([*tests, code, filler])]
+    vec = [(c, 0.9 - i / 100) for i, c in enumerate([*tests, code, filler])]
+    vec[-1] = (filler, 0.1)
+    lex[-1] = LexicalHit(filler, 0.1)
     params = ranking.Params(file_weight=1.0, test_penalty=0.3)
     out = ranking.rank(
         lex, vec, query="parse a", terms=["parse"], identifier_weight=0.0, params=params
@@ -151,7 +170,12 @@ def test_examples_and_generated_code_step_back() -> None:
     code = chunk(1, path="src/a.py")
     example = chunk(2, path="examples/a.py")
     generated = chunk(3, path="src/a_pb2.py")
-    lex = [LexicalHit(example, 3.0), LexicalHit(generated, 2.9), LexicalHit(code, 2.8)]
+    lex = [
+        LexicalHit(example, 3.0),
+        LexicalHit(generated, 2.9),
+        LexicalHit(code, 2.8),
+        LexicalHit(chunk(4, path="src/z.py"), 0.1),
+    ]
     params = ranking.Params(example_penalty=0.5, generated_penalty=0.5)
     out = ranking.rank(lex, [], query="a b", terms=["a", "b"], identifier_weight=0.5, params=params)
     assert out[0].chunk.path == "src/a.py"
