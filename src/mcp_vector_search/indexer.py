@@ -22,16 +22,12 @@ from .cancel import StopToken
 from .chunking import chunk_source
 from .config import Config
 from .embedding import Embedder
-from .records import Chunk, FileState
+from .records import INDEXED, Chunk, FileState
 from .store import Store
 
 if TYPE_CHECKING:
     import numpy as np
 
-INDEXED = "indexed"
-CONTENT_SKIPS = frozenset(
-    {walker.BINARY, walker.MINIFIED, walker.GENERATED, walker.UNDECODABLE, walker.TOO_LARGE}
-)
 FILE_BATCH = 200  # files per lexical commit
 CHUNK_BATCH = 4000  # or this many chunks, whichever first
 EMBED_GROUP = 512  # texts fetched from the store at a time
@@ -104,19 +100,12 @@ class Indexer:
         # Chunks written by a run that died before recording their file: drop them, the
         # file is then simply new again.
         self.store.delete_orphan_chunks({p for p, s in states.items() if s.status == INDEXED})
-        current = {c.path: c for c in walked.files}
-        skipped_now = {s.path: s.reason for s in walked.skipped}
-        report.files_seen = len(current) + len(skipped_now)
-
-        todo = [c for c in walked.files if force or self._changed(states.get(c.path), c)]
-        skip_states = [
-            FileState(path, "", 0, 0, reason)
-            for path, reason in skipped_now.items()
-            if (prev := states.get(path)) is None or prev.status != reason
-        ]
-        deleted = [p for p in states if p not in current and p not in skipped_now]
-
-        self._apply(todo, states, force, skip_states, deleted, report, t0, embed=embed)
+        report.files_seen = len(walked.files) + len(walked.skipped)
+        changes = walker.diff(states, walked, force=force)
+        skip_states = [FileState(s.path, "", 0, 0, s.reason) for s in changes.skipped]
+        self._apply(
+            changes.changed, states, force, skip_states, changes.deleted, report, t0, embed=embed
+        )
         self._finish(report, t0, full_walk=embed)
         return report
 
@@ -132,7 +121,7 @@ class Indexer:
         for rel in dict.fromkeys(paths):
             cand = self._candidate(rel)
             if isinstance(cand, walker.Candidate):
-                if self._changed(states.get(rel), cand):
+                if walker.needs_reading(states.get(rel), cand):
                     todo.append(cand)
             elif cand is None:
                 if rel in states:
@@ -180,18 +169,6 @@ class Indexer:
             raise self.stop.interrupted(message)
 
     # ------------------------------------------------------------------ stages
-    @staticmethod
-    def _changed(prev: FileState | None, cand: walker.Candidate) -> bool:
-        # A file skipped for what it contains (binary, minified, ...) stays skipped until
-        # it changes; re-reading 1,300 binaries made every no-op run on Django pay for
-        # them. Transient reasons (unreadable, vanished) are retried each run.
-        return (
-            prev is None
-            or (prev.status != INDEXED and prev.status not in CONTENT_SKIPS)
-            or prev.size != cand.size
-            or prev.mtime_ns != cand.mtime_ns
-        )
-
     def _candidate(self, rel: str) -> walker.Candidate | walker.Skipped | None:
         """What walk() would report for one path (None when it is gone or ignored)."""
         return walker.candidate_for(self.root, rel, self.config)

@@ -33,6 +33,9 @@ class Chunk:
         return text_hash(self.content)
 
 
+INDEXED = "indexed"  # FileState.status of a file whose chunks are in the index
+
+
 @dataclass(frozen=True, slots=True)
 class FileState:
     """What the index knows about one file on disk."""

@@ -62,18 +62,8 @@ def collect_status(
 
 
 def count_stale(root: Path, config: Config, states: Mapping[str, FileState]) -> int:
-    """Files added, changed or removed since the last run (by size and mtime)."""
-    walked = walker.walk(root, config)
-    seen: set[str] = set()
-    stale = 0
-    for cand in walked.files:
-        seen.add(cand.path)
-        prev = states.get(cand.path)
-        if prev is None or prev.size != cand.size or prev.mtime_ns != cand.mtime_ns:
-            stale += 1
-    seen.update(s.path for s in walked.skipped)
-    stale += sum(1 for p in states if p not in seen)
-    return stale
+    """Files the next `index` would touch: added, changed, newly skipped or removed."""
+    return walker.diff(states, walker.walk(root, config)).count
 
 
 def write_progress(index_dir: Path, data: dict[str, object]) -> None:
