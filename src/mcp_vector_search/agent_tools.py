@@ -35,11 +35,11 @@ from .config import Config
 from .embedding import Embedder
 from .errors import ClosedError, IndexLockedError, IndexNotFoundError, UsageError
 from .lifecycle import Session, State
+from .live import LOCK_RETRY_SECONDS, LiveIndex
 from .render import hit_dict
 from .search import CANDIDATES, Searcher, find_symbol
 from .similar import project_path, similar_to_location
 from .status import collect_status, live_progress
-from .watch import LOCK_RETRY_SECONDS, LiveIndex
 
 log = logging.getLogger("mcp_vector_search.tools")
 

@@ -109,28 +109,52 @@ class Indexer:
         self._finish(report, t0, full_walk=embed)
         return report
 
-    def update_paths(self, paths: Sequence[str], *, embed: bool = True) -> IndexReport:
-        """Re-index just these project-relative paths (the watcher's entry point)."""
+    def update_paths(
+        self, paths: Sequence[str], *, embed: bool = True, totals: bool = True
+    ) -> IndexReport:
+        """Re-index just these project-relative paths (the watcher's entry point).
+
+        A directory stands for what walk() finds below it (created or moved in, its files
+        may predate any event); a path that is gone or ignored takes what was indexed
+        below it along (a removed directory reports only itself). Each path is judged
+        once. `totals` (full-table counts in the report) is for explicit requests; an
+        edit costs work in proportion to the edit.
+        """
         snapshot.invalidate(self.index_dir)
         t0 = time.monotonic()
         report = IndexReport()
         states = self.store.file_states()
-        todo: list[walker.Candidate] = []
-        gone: list[str] = []
-        skip_states: list[FileState] = []
+        files: dict[str, walker.Candidate] = {}  # by path: a file and its directory may
+        skipped: dict[str, walker.Skipped] = {}  # both be in `paths`
+        scope: dict[str, FileState] = {}  # what the index had where we looked
         for rel in dict.fromkeys(paths):
-            cand = self._candidate(rel)
-            if isinstance(cand, walker.Candidate):
-                if walker.needs_reading(states.get(rel), cand):
-                    todo.append(cand)
-            elif cand is None:
-                if rel in states:
-                    gone.append(rel)
-            else:
-                skip_states.append(FileState(rel, "", 0, 0, cand.reason))
-        report.files_seen = len(todo)
-        self._apply(todo, states, False, skip_states, gone, report, t0, embed=embed)
-        self._finish(report, t0, optimize=False)
+            verdict = walker.path_verdict(self.root, rel, self.config)
+            if isinstance(verdict, walker.Candidate):
+                files[verdict.path] = verdict
+            elif isinstance(verdict, walker.Skipped):
+                skipped[verdict.path] = verdict
+            elif isinstance(verdict, walker.Dir):
+                below = walker.walk_under(self.root, self.config, verdict)
+                files.update((c.path, c) for c in below.files)
+                skipped.update((s.path, s) for s in below.skipped)
+            if rel in states:
+                scope[rel] = states[rel]
+            elif isinstance(verdict, walker.Candidate | walker.Skipped):
+                continue
+            # A directory, or something gone or ignored that was no file of ours: what the
+            # index had below it is in question too.
+            if isinstance(verdict, walker.Dir) or rel not in states:
+                prefix = rel.rstrip("/") + "/"
+                scope.update((p, s) for p, s in states.items() if p.startswith(prefix))
+        report.files_seen = len(files) + len(skipped)
+        changes = walker.diff(
+            scope, walker.WalkResult(list(files.values()), list(skipped.values()))
+        )
+        skip_states = [FileState(s.path, "", 0, 0, s.reason) for s in changes.skipped]
+        self._apply(
+            changes.changed, states, False, skip_states, changes.deleted, report, t0, embed=embed
+        )
+        self._finish(report, t0, optimize=False, totals=totals)
         return report
 
     def _apply(
@@ -169,10 +193,6 @@ class Indexer:
             raise self.stop.interrupted(message)
 
     # ------------------------------------------------------------------ stages
-    def _candidate(self, rel: str) -> walker.Candidate | walker.Skipped | None:
-        """What walk() would report for one path (None when it is gone or ignored)."""
-        return walker.candidate_for(self.root, rel, self.config)
-
     def _lexical(
         self,
         todo: list[walker.Candidate],
@@ -331,7 +351,13 @@ class Indexer:
         flush()
 
     def _finish(
-        self, report: IndexReport, t0: float, *, optimize: bool = True, full_walk: bool = False
+        self,
+        report: IndexReport,
+        t0: float,
+        *,
+        optimize: bool = True,
+        full_walk: bool = False,
+        totals: bool = True,
     ) -> None:
         meta = self.store.meta()
         prior = meta.get("commits_since_optimize")
@@ -340,8 +366,9 @@ class Indexer:
             self._progress(Progress("optimize"))
             self.store.optimize()
             commits = 0
-        report.files_total, report.chunks_total, report.embedded_total = self.store.counts()
-        report.skipped = self.store.skipped_counts()
+        if totals:
+            report.files_total, report.chunks_total, report.embedded_total = self.store.counts()
+            report.skipped = self.store.skipped_counts()
         report.seconds = time.monotonic() - t0
         self.store.set_meta(
             commits_since_optimize=commits,

@@ -46,7 +46,7 @@ def watch_cmd(ctx: click.Context, path: Path | None, quiet: bool, model: str | N
     """Keep the index of PATH up to date as files change, until Ctrl+C."""
     from ..indexer import IndexReport
     from ..lifecycle import Session, signals_to
-    from ..watch import LiveIndex
+    from ..live import LiveIndex
 
     root = resolve_root(ctx, path, must_exist=False)
     config = load(root, model=model)

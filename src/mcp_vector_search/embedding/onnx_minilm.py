@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import numpy as np
 
 from ..errors import ClosedError, EmbeddingError, MVSError
+from ..native import is_native_panic
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -29,17 +30,6 @@ _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 _LINE_CACHE_MAX = 500_000  # distinct lines remembered (tens of MB at most)
 
 _T = TypeVar("_T")
-
-
-def _is_pyo3_panic(exc_type: type[BaseException]) -> bool:
-    """True for pyo3's PanicException, whichever extension module raised it.
-
-    Every pyo3 extension creates its own `pyo3_runtime.PanicException` class, so there is no
-    single type to import; the class identity (module + name) is what they share.
-    """
-    return any(
-        c.__module__ == "pyo3_runtime" and c.__name__ == "PanicException" for c in exc_type.__mro__
-    )
 
 
 def _default_threads() -> int:
@@ -178,7 +168,7 @@ class MiniLMEmbedder:
         except BaseException as e:
             # KeyboardInterrupt, SystemExit, GeneratorExit pass through; only pyo3 panics,
             # which Rust code raises as BaseException, become EmbeddingError.
-            if _is_pyo3_panic(type(e)):
+            if is_native_panic(e):
                 self._raise_embedding_error(e)
             raise
 

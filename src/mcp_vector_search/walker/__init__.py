@@ -55,6 +55,7 @@ from .walk import (
     is_ignored,
     path_verdict,
     walk,
+    walk_under,
 )
 
 __all__ = [
@@ -86,4 +87,5 @@ __all__ = [
     "path_verdict",
     "read_source",
     "walk",
+    "walk_under",
 ]

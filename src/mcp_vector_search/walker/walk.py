@@ -206,8 +206,8 @@ def _root_dir(flt: Filter) -> Dir:
 
 
 class _Walker:
-    def __init__(self, root: Path, config: Config) -> None:
-        self.flt = Filter(root, config)
+    def __init__(self, flt: Filter) -> None:
+        self.flt = flt
         self.files: list[Candidate] = []
         self.skipped: list[Skipped] = []
         self.visited: set[bytes] = set()
@@ -215,10 +215,9 @@ class _Walker:
         # the outcome does not depend on listing order.
         self.pending: list[tuple[bytes, Dir]] = []
 
-    def run(self) -> WalkResult:
-        root = _root_dir(self.flt)
-        stack = [root]
-        self.visited.add(root.real)
+    def run(self, start: Dir) -> WalkResult:
+        stack = [start]
+        self.visited.add(start.real)
         while stack or self.pending:
             if not stack:
                 _, linked = heapq.heappop(self.pending)
@@ -269,7 +268,14 @@ def walk(root: Path, config: Config) -> WalkResult:
     the real tree, so the path a directory is indexed under does not depend on the
     order the file system lists entries in.
     """
-    return _Walker(root, config).run()
+    flt = Filter(root, config)
+    return _Walker(flt).run(_root_dir(flt))
+
+
+def walk_under(root: Path, config: Config, start: Dir) -> WalkResult:
+    """walk() of the tree below `start`, a directory path_verdict() gave: what walk()
+    would report there, for a directory that appeared or moved in."""
+    return _Walker(_filter_for(root, config)).run(start)
 
 
 # --- one path at a time (the watcher, the agent tools) --------------------------------
