@@ -102,6 +102,12 @@ class Session:
     def acquire_writer(self, *, wait: bool = False, command: str = "index") -> None:
         self._check_open()
         self._lock.acquire(wait=wait, stop=self.stop.event, command=command)
+        # This checkout's progress and snapshot live here whatever the engine (a shared
+        # database's lock does not make the directory the file lock does).
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # progress is informative; the store reports real failures itself
 
     def release_writer(self) -> None:
         with self._mutex:

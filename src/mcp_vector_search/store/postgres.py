@@ -120,6 +120,7 @@ class PgStore:
         self._catalog: tuple[int, list[StoredChunk]] | None = None
         self._counts: tuple[int, tuple[int, int, int]] | None = None
         self._meta: dict[str, object] = {}
+        self.exact_below = EXACT_BELOW
         self._id = self._open(rebuild)
 
     # ---------------------------------------------------------------- connection
@@ -421,7 +422,7 @@ class PgStore:
         if limit < 1:
             return []
         qvec = np.asarray(query, dtype=np.float32).reshape(-1).tolist()
-        exact = self.counts()[2] < EXACT_BELOW
+        exact = self.counts()[2] < self.exact_below
 
         def read(conn: Connection) -> list[VectorHit]:
             if not self._has_vectors_table(conn):

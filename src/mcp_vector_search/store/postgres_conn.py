@@ -138,6 +138,12 @@ def where(url: str) -> str:
     return f"PostgreSQL at {mask_url(url)}"
 
 
+def _message(exc: psycopg.Error) -> str:
+    # The server's primary message, without the LINE/context lines it appends.
+    primary = exc.diag.message_primary if exc.diag is not None else None
+    return primary or str(exc)
+
+
 def map_error(exc: psycopg.Error, url: str, doing: str) -> StoreError:
     """One clear line for what went wrong talking to the server."""
     if isinstance(exc, pgerr.UndefinedFile | pgerr.FeatureNotSupported) and "vector" in str(exc):
@@ -150,10 +156,10 @@ def map_error(exc: psycopg.Error, url: str, doing: str) -> StoreError:
         )
     if isinstance(exc, pgerr.InsufficientPrivilege):
         return StoreError(
-            f"{where(url)} refused {doing}: {_scrub(str(exc), url)}",
+            f"{where(url)} refused {doing}: {_scrub(_message(exc), url)}",
             hint="searchers may use a read-only role; indexing needs a role that can write",
         )
-    return StoreError(f"{where(url)} failed while {doing}: {_scrub(str(exc), url)}")
+    return StoreError(f"{where(url)} failed while {doing}: {_scrub(_message(exc), url)}")
 
 
 def no_pgvector(url: str) -> StoreError:
