@@ -121,7 +121,11 @@ class PgStore:
         self._counts: tuple[int, tuple[int, int, int]] | None = None
         self._meta: dict[str, object] = {}
         self.exact_below = EXACT_BELOW
-        self._id = self._open(rebuild)
+        try:
+            self._id = self._open(rebuild)
+        except BaseException:
+            self.close()  # a store that failed to open holds no connection
+            raise
 
     # ---------------------------------------------------------------- connection
     def _connection(self) -> Connection:
@@ -326,7 +330,7 @@ class PgStore:
                 (self._id,),
             ).fetchall(),
         )
-        return {str(r[0]): FileState(*r) for r in rows}  # type: ignore[arg-type]
+        return {str(r[0]): FileState(*r) for r in rows}
 
     def counts(self) -> tuple[int, int, int]:
         generation = self.version()[0]
@@ -476,7 +480,7 @@ class PgStore:
         rows = self._run(
             "reading the chunk catalog",
             lambda conn: conn.execute(
-                "SELECT " + _COLS + " FROM mvs_chunks c WHERE c.project_id = %s",  # type: ignore[arg-type]
+                "SELECT " + _COLS + " FROM mvs_chunks c WHERE c.project_id = %s",
                 (self._id,),
             ).fetchall(),
         )

@@ -223,7 +223,7 @@ def ensure_schema(conn: Connection, url: str) -> None:
                 "SELECT pg_advisory_xact_lock(%s::int, %s::int)", (LOCK_NAMESPACE, _SCHEMA_LOCK)
             )
             for statement in SCHEMA:
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
             row = conn.execute("SELECT max(version) FROM mvs_schema").fetchone()
             if row is None or row[0] is None:
                 conn.execute("INSERT INTO mvs_schema VALUES (%s)", (SCHEMA_VERSION,))
