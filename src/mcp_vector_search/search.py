@@ -5,13 +5,14 @@ from __future__ import annotations
 import fnmatch
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from . import lexical, ranking
 from .embedding import Embedder
 from .errors import UsageError
-from .records import Hit, SearchResult
+from .records import Hit, IndexCounts, SearchResult
 from .store import LexicalHit, Store, StoredChunk
 
 MODES = ("hybrid", "semantic", "lexical")
@@ -169,11 +170,10 @@ class Searcher:
                 language=s.chunk.language,
                 score=round(float(s.score), 6),
                 snippet=make_snippet(contents.get(s.chunk.id, "")),
-                content=contents.get(s.chunk.id, ""),
             )
             for s in top_hits
         ]
-        return SearchResult(query, hits, used_mode, chunk_count, embedded, notes)
+        return SearchResult(query, hits, IndexCounts(chunk_count, embedded), used_mode, notes)
 
     def similar_to_text(
         self,
@@ -187,7 +187,7 @@ class Searcher:
         result = self.search(text, limit=limit + 5, mode="semantic")
         hits = [
             h
-            for h in result.hits
+            for h in result.results
             if not (
                 exclude_path == h.path
                 and exclude_span is not None
@@ -195,9 +195,7 @@ class Searcher:
                 and h.end_line >= exclude_span[0]
             )
         ][:limit]
-        return SearchResult(
-            result.query, hits, result.mode, result.chunks, result.embedded, result.notes
-        )
+        return replace(result, results=hits)
 
 
 def _last_name(symbol: str) -> str:

@@ -7,7 +7,7 @@ this daemon detached; later searches send their query over a Unix socket in a pr
 is read-only (it never writes, compacts or deletes), sees each new index version on its
 own, and exits after IDLE_SECONDS without a request. MVS_SEARCH_DAEMON=0 turns it off.
 
-The client half (`query`) imports only the standard library.
+The client half (`query`) imports only the standard library (and wire.py, which does too).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from .wire import error_data
 
 IDLE_SECONDS = 15 * 60
 CONNECT_TIMEOUT = 0.3
@@ -136,14 +138,8 @@ def serve(root: Path, index_dir: Path, model: str, handle: Any, stop: threading.
                     else:
                         reply = handle(request)
                 except Exception as exc:  # one bad request must not end the daemon
-                    reply = {"error": f"{type(exc).__name__}: {exc}", "exit_code": 1}
-                    exit_code = getattr(exc, "exit_code", None)
-                    if isinstance(exit_code, int):
-                        reply["exit_code"] = exit_code
-                    hint = getattr(exc, "hint", None)
-                    if hint:
-                        reply["hint"] = hint
-                    reply["error"] = str(exc)
+                    # The client raises the same error (type, hint, exit code) from it.
+                    reply = {"error": error_data(exc)}
                 try:
                     conn.sendall(json.dumps({"v": PROTOCOL, **reply}).encode() + b"\n")
                 except OSError:
