@@ -20,7 +20,7 @@ from mcp_vector_search.indexer import Indexer
 from mcp_vector_search.records import Chunk, FileState
 from mcp_vector_search.store import embed_hash, index_meta, open_store, writer_lock
 from mcp_vector_search.store.postgres import PgStore
-from mcp_vector_search.store.postgres_conn import mask_url
+from mcp_vector_search.store.postgres_conn import mask_url, vectors_table
 
 SECRET = "pa55-w0rd-never-shown"
 
@@ -79,6 +79,15 @@ def test_the_index_path_of_vector_search_agrees_with_the_exact_scan(
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     store.add_vectors([embed_hash("ann", c.embed_text) for c in chunks], vecs)
     try:
+        store.exact_below = 0
+        store.optimize()  # builds the HNSW index: the table is past the (lowered) threshold
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE c.relname = %s",
+                (vectors_table("ann") + "_hnsw",),
+            ).fetchone()
+        assert row == (True,)
         for q in rng.normal(size=(5, 16)).astype(np.float32):
             q /= np.linalg.norm(q)
             store.exact_below = 10**9

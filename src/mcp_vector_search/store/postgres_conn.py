@@ -354,3 +354,39 @@ class AdvisoryLock:
             pass
         finally:
             conn.close()
+
+
+# ---------------------------------------------------------------- without a store
+
+
+def read_meta(config: Config, root: Path) -> dict[str, object] | None:
+    url = database_url(config)
+    project, branch = project_identity(config, root)
+    conn = connect(url, "reading the index meta")
+    try:
+        if not schema_exists(conn):
+            return None
+        row = conn.execute(
+            "SELECT meta FROM mvs_projects WHERE project = %s AND branch = %s", (project, branch)
+        ).fetchone()
+    except psycopg.Error as exc:
+        raise map_error(exc, url, "reading the index meta") from None
+    finally:
+        conn.close()
+    return dict(row[0]) if row else None
+
+
+def delete_project(config: Config, root: Path) -> str:
+    url = database_url(config)
+    project, branch = project_identity(config, root)
+    conn = connect(url, "deleting the index")
+    try:
+        if schema_exists(conn):
+            conn.execute(
+                "DELETE FROM mvs_projects WHERE project = %s AND branch = %s", (project, branch)
+            )
+    except psycopg.Error as exc:
+        raise map_error(exc, url, "deleting the index") from None
+    finally:
+        conn.close()
+    return f"project {project!r} (branch {branch or '-'!r}) in {mask_url(url)}"
