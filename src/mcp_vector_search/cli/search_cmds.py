@@ -12,6 +12,7 @@ import click
 from .common import load, require_index, resolve_root
 
 if TYPE_CHECKING:
+    from ..config import Config
     from ..search import Searcher
     from ..store import Store
 
@@ -63,6 +64,24 @@ def _ask_daemon(ctx: click.Context, request: dict[str, object]) -> dict[str, obj
 @click.pass_context
 def search_daemon_cmd(ctx: click.Context) -> None:
     """Serve searches for this index over a private socket until idle (started by search)."""
+    import os
+
+    from .. import search_daemon
+
+    root = resolve_root(ctx, must_exist=True)
+    config = load(root)
+    require_index(config, root)
+    # The election comes before any heavy import, so a loser costs only a bare start.
+    claimed = search_daemon.claim(config.index_path(root), config.model)
+    if claimed is None:
+        return
+    try:
+        _serve_daemon(root, config)
+    finally:
+        os.close(claimed)  # after serve() removed its socket: the next daemon may bind
+
+
+def _serve_daemon(root: Path, config: Config) -> None:
     import threading
 
     from .. import search_daemon
@@ -70,9 +89,6 @@ def search_daemon_cmd(ctx: click.Context) -> None:
     from ..search import Searcher
     from ..wire import to_data
 
-    root = resolve_root(ctx, must_exist=True)
-    config = load(root)
-    require_index(config, root)
     with Session(root, config) as session, signals_to(session.stop):
         store = session.store()
         searcher = Searcher(store, session.embedder)
@@ -98,7 +114,7 @@ def search_daemon_cmd(ctx: click.Context) -> None:
 
         stop: threading.Event = session.stop.event
         session.run_in_worker(
-            lambda: search_daemon.serve(root, config.index_path(root), config.model, handle, stop),
+            lambda: search_daemon.serve(config.index_path(root), config.model, handle, stop),
             name="mvs-search-daemon",
         )
 
