@@ -10,6 +10,7 @@ is committed, the rest is picked up by the next run.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -22,11 +23,14 @@ from .cancel import StopToken
 from .chunking import chunk_source
 from .config import Config
 from .embedding import Embedder
+from .errors import DiskFullError, StoreError
 from .records import INDEXED, Chunk, FileState
 from .store import Store
 
 if TYPE_CHECKING:
     import numpy as np
+
+log = logging.getLogger("mcp_vector_search.indexer")
 
 FILE_BATCH = 200  # files per lexical commit
 CHUNK_BATCH = 4000  # or this many chunks, whichever first
@@ -35,6 +39,9 @@ EMBED_CALL = 16  # texts per model call: ~0.4 s on 2 quiet cores; bounds the sto
 # which must stay under the lifecycle's grace period even on a loaded machine (32 took 2.4 s)
 VECTOR_FLUSH_SECONDS = 5.0
 OPTIMIZE_EVERY = 25  # commits between compactions
+# While a long first run embeds, cold readers' sidecar copy is refreshed this often (its
+# chunks are already final; only its vectors lag behind).
+SIDECAR_EMBED_SECONDS = 30.0
 
 
 @dataclass(slots=True)
@@ -85,6 +92,8 @@ class Indexer:
         self.stop = stop or StopToken()
         self._progress = progress or (lambda p: None)
         self._commits = 0
+        self._published: tuple[int, ...] | None = None
+        self._published_at = 0.0
 
     # ------------------------------------------------------------------ public
     def run(self, *, force: bool = False, embed: bool = True) -> IndexReport:
@@ -104,7 +113,15 @@ class Indexer:
         changes = walker.diff(states, walked, force=force)
         skip_states = [FileState(s.path, "", 0, 0, s.reason) for s in changes.skipped]
         self._apply(
-            changes.changed, states, force, skip_states, changes.deleted, report, t0, embed=embed
+            changes.changed,
+            states,
+            force,
+            skip_states,
+            changes.deleted,
+            report,
+            t0,
+            embed=embed,
+            text_index=True,
         )
         self._finish(report, t0, full_walk=embed)
         return report
@@ -168,8 +185,14 @@ class Indexer:
         t0: float,
         *,
         embed: bool,
+        text_index: bool = False,
     ) -> None:
-        """Write the changed files, the newly skipped and the deleted; then embed."""
+        """Write the changed files, the newly skipped and the deleted; then embed.
+
+        With `text_index` (whole-tree runs), the engine's full-text index takes in the
+        new rows as soon as the lexical stage ends: rows it has not indexed are scanned
+        on every query (seconds on a large tree), and embedding can take an hour.
+        """
         self._lexical(todo, states, force, report, t0)
         if skip_states:
             self.store.replace_files(skip_states, [])
@@ -178,9 +201,37 @@ class Indexer:
             self.store.delete_files(deleted)
             self._commits += 1
             report.files_deleted = len(deleted)
+        if text_index and (report.chunks_written or deleted) and not self.stop.requested:
+            self._progress(Progress("optimize"))
+            self.store.optimize()
+            self.store.set_meta(commits_since_optimize=0)
+            self._commits = 0
         report.lexical_seconds = time.monotonic() - t0
+        if text_index:
+            self._publish()
         if embed:
             self._embed(report)
+
+    def _publish(self) -> None:
+        """Refresh the read sidecar (store/sidecar.py) when the store has one and changed.
+
+        Only an optimisation for cold readers, who check it against the store: a failure
+        costs them speed, never correctness, so it is logged, not raised.
+        """
+        publish = getattr(self.store, "publish_sidecar", None)
+        if publish is None:
+            return
+        version = self.store.version()
+        if version == self._published:
+            return
+        try:
+            publish()
+        except DiskFullError:
+            raise
+        except StoreError as exc:
+            log.warning("read sidecar not refreshed: %s", exc)
+            return
+        self._published, self._published_at = version, time.monotonic()
 
     def embed_pending(self) -> IndexReport:
         snapshot.invalidate(self.index_dir)
@@ -320,6 +371,11 @@ class Indexer:
                 report.vectors_added += len(pending_hashes)
             pending_hashes, pending_vecs = [], []
             last_flush = time.monotonic()
+            # Only a run that published already (a whole-tree run) keeps its copy fresh.
+            if self._published is not None and last_flush - self._published_at > (
+                SIDECAR_EMBED_SECONDS
+            ):
+                self._publish()
 
         done = 0
         for g in range(0, len(missing), EMBED_GROUP):
@@ -366,6 +422,11 @@ class Indexer:
             self._progress(Progress("optimize"))
             self.store.optimize()
             commits = 0
+        if optimize:
+            # Whole-tree runs only: a copy costs work in proportion to the index, an edit
+            # must cost work in proportion to the edit. Until the next one, readers see
+            # the copy is behind the store and open the engine.
+            self._publish()
         if totals:
             report.files_total, report.chunks_total, report.embedded_total = self.store.counts()
             report.skipped = self.store.skipped_counts()

@@ -33,7 +33,7 @@ def _searcher(ctx: click.Context) -> tuple[Path, Searcher, Store]:
     require_index(config, root)
     session = Session(root, config)
     ctx.call_on_close(session.close)
-    store = session.store()
+    store = session.store(one_shot=True)  # no engine import while its copy is current
     return root, Searcher(store, session.embedder), store
 
 

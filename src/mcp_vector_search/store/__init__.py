@@ -208,6 +208,31 @@ def open_store(
     )
 
 
+def open_snapshot_reader(
+    config: Config, root: Path, *, model_id: str, dimensions: int
+) -> Store | None:
+    """A read-only store over the writer's engine-free copy of the index (sidecar.py),
+    when there is one that matches the index on disk now; else None.
+
+    For one-shot reads (a CLI search, symbol, status): the copy never changes once
+    open, so a long-lived reader that must see new commits opens the engine instead.
+    """
+    if not index_is_local(config):
+        return None
+    from . import sidecar
+    from .meta import check_meta, read_meta
+
+    index_dir = config.index_path(root)
+    meta = read_meta(index_dir)
+    if meta is None:
+        return None
+    # The engine's own checks, so a wrong model is the same error on both paths.
+    check_meta(
+        meta, model_id=model_id, dimensions=dimensions, where=str(index_dir), newest=SCHEMA_VERSION
+    )
+    return sidecar.open_current(index_dir, model_id=model_id, dimensions=dimensions)
+
+
 def index_meta(config: Config, root: Path) -> dict[str, object] | None:
     """The index's meta (schema, model, dimensions, last run), None when there is none.
 
