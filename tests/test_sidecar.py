@@ -83,10 +83,10 @@ def test_searches_over_the_copy_equal_the_engines(indexed: tuple[Path, LanceStor
         for mode in ("hybrid", "lexical", "semantic"):
             a = Searcher(side, lambda: emb).search(query, mode=mode)
             b = Searcher(store, lambda: emb).search(query, mode=mode)
-            assert [(h.path, h.start_line, h.snippet) for h in a.hits] == [
-                (h.path, h.start_line, h.snippet) for h in b.hits
+            assert [(h.path, h.start_line, h.snippet) for h in a.results] == [
+                (h.path, h.start_line, h.snippet) for h in b.results
             ]
-            assert np.allclose([h.score for h in a.hits], [h.score for h in b.hits], rtol=1e-5)
+            assert np.allclose([h.score for h in a.results], [h.score for h in b.results], rtol=1e-5)
 
 
 def test_a_commit_after_the_copy_makes_it_stale_until_republished(
