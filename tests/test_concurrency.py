@@ -121,7 +121,7 @@ READER = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     from mcp_vector_search.embedding import create_embedder
-    from mcp_vector_search.search import Searcher
+    from mcp_vector_search.search import Searcher, make_snippet
     from mcp_vector_search.store.lancedb import open_store
     from mcp_vector_search.store.meta import read_meta
 
@@ -149,11 +149,13 @@ READER = textwrap.dedent(
             result = searcher.search(queries[searches % len(queries)], limit=5)
             searches += 1
             during += writer_alive()
-            max_hits = max(max_hits, len(result.hits))
-            for hit in result.hits:
+            max_hits = max(max_hits, len(result.results))
+            for hit in result.results:
                 lines = (root / hit.path).read_text().splitlines()
-                span = lines[hit.start_line - 1 : hit.end_line]
-                if not hit.content or hit.content.splitlines() != span:
+                span = "\\n".join(lines[hit.start_line - 1 : hit.end_line])
+                # The snippet is cut from the stored text of the hit's own row: a row read
+                # from another table version would not match the file at the hit's span.
+                if not hit.snippet or hit.snippet != make_snippet(span):
                     mismatches.append(f"{hit.path}:{hit.start_line}-{hit.end_line}")
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}")

@@ -42,40 +42,41 @@ def test_defaults(project: Path, no_user: Path) -> None:
     assert config.max_file_size == 1_048_576
     assert config.include == () and config.exclude == ()
     assert config.respect_gitignore is True and config.index_secrets is False
-    assert (config.model, config.batch_size, config.threads) == ("minilm", 32, 0)
+    assert config.model == "minilm"
 
 
 def test_precedence_user_project_env_overrides(project: Path, tmp_path: Path) -> None:
     user = tmp_path / "user.toml"
     user.write_text(
-        'model = "fake"\nbatch_size = 8\nthreads = 2\nmax_file_size = 10\nexclude = ["u/"]\n'
+        'model = "fake"\nmax_file_size = 8\nindex_dir = "u"\nindex_secrets = true\n'
+        'exclude = ["u/"]\n'
     )
-    write_project(project, 'batch_size = 16\nthreads = 3\nexclude = ["p/"]\n')
-    env = {"MVS_THREADS": "4", "MVS_MAX_FILE_SIZE": "2M", "UNRELATED": "x"}
+    write_project(project, 'max_file_size = 16\nindex_dir = "p"\nexclude = ["p/"]\n')
+    env = {"MVS_INDEX_DIR": "e", "MVS_INDEX_SECRETS": "0", "UNRELATED": "x"}
     config = load_config(project, env=env, user_config=user)
     assert config.model == "fake"  # only the user file sets it
-    assert config.batch_size == 16  # project beats user
+    assert config.max_file_size == 16  # project beats user
     assert config.exclude == ("p/",)  # lists are replaced, not merged
-    assert config.threads == 4  # env beats project
-    assert config.max_file_size == 2 * 1024 * 1024
+    assert config.index_dir == "e"  # env beats project
+    assert config.index_secrets is False  # env beats user
     config = load_config(
         project,
         env=env,
         user_config=user,
-        overrides={"threads": 5, "batch_size": None, "exclude": "cli/"},
+        overrides={"index_dir": "f", "max_file_size": None, "exclude": "cli/"},
     )
-    assert config.threads == 5  # a flag beats everything
-    assert config.batch_size == 16  # None means "flag not given"
+    assert config.index_dir == "f"  # a flag beats everything
+    assert config.max_file_size == 16  # None means "flag not given"
     assert config.exclude == ("cli/",)
 
 
 def test_user_config_location_follows_xdg(project: Path, tmp_path: Path) -> None:
     xdg = tmp_path / "xdg"
     (xdg / "mcp-vector-search").mkdir(parents=True)
-    (xdg / "mcp-vector-search" / "config.toml").write_text("batch_size = 7\n")
+    (xdg / "mcp-vector-search" / "config.toml").write_text("max_file_size = 7\n")
     env = {"XDG_CONFIG_HOME": str(xdg)}
     assert default_user_config(env) == xdg / "mcp-vector-search" / "config.toml"
-    assert load_config(project, env=env).batch_size == 7
+    assert load_config(project, env=env).max_file_size == 7
     home = tmp_path / "home"
     assert default_user_config({"HOME": str(home)}) == (
         home / ".config" / "mcp-vector-search" / "config.toml"
@@ -87,18 +88,18 @@ def test_user_config_location_follows_xdg(project: Path, tmp_path: Path) -> None
 def test_env_none_reads_os_environ(
     project: Path, no_user: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MVS_BATCH_SIZE", "64")
+    monkeypatch.setenv("MVS_MAX_FILE_SIZE", "2M")
     monkeypatch.setenv("MVS_RESPECT_GITIGNORE", "off")
     monkeypatch.setenv("MVS_INCLUDE", "src/, *.py ,")
     config = load_config(project, user_config=no_user)
-    assert config.batch_size == 64
+    assert config.max_file_size == 2 * 1024 * 1024
     assert config.respect_gitignore is False
     assert config.include == ("src/", "*.py")
 
 
 def test_empty_env_values_count_as_unset(project: Path, no_user: Path) -> None:
     config = load_config(
-        project, env={"MVS_MODEL": "", "MVS_BATCH_SIZE": "  "}, user_config=no_user
+        project, env={"MVS_MODEL": "", "MVS_MAX_FILE_SIZE": "  "}, user_config=no_user
     )
     assert config == Config()
 
@@ -114,8 +115,6 @@ exclude = ["*.md", "!README.md"]
 respect_gitignore = false
 index_secrets = true
 model = "fake"
-batch_size = 1
-threads = 0
 """,
     )
     assert load_config(project, env={}, user_config=no_user) == Config(
@@ -126,8 +125,6 @@ threads = 0
         respect_gitignore=False,
         index_secrets=True,
         model="fake",
-        batch_size=1,
-        threads=0,
     )
 
 
@@ -140,7 +137,7 @@ def assert_one_line_error(exc: pytest.ExceptionInfo[ConfigError], *parts: str) -
 
 
 def test_invalid_toml_names_file_and_position(project: Path, no_user: Path) -> None:
-    path = write_project(project, "batch_size = 3\nmodel = \n")
+    path = write_project(project, "max_file_size = 3\nmodel = \n")
     with pytest.raises(ConfigError) as exc:
         load_config(project, env={}, user_config=no_user)
     assert_one_line_error(exc, str(path), "invalid TOML", "line 2")
@@ -179,11 +176,10 @@ def test_unknown_table_is_an_unknown_key(project: Path, no_user: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "key", "what"),
     [
-        ('batch_size = "32"', "batch_size", "integer"),
-        ("batch_size = true", "batch_size", "integer"),
-        ("batch_size = 0", "batch_size", ">= 1"),
+        ('max_file_size = "32"', "max_file_size", "integer"),
+        ("max_file_size = true", "max_file_size", "integer"),
+        ("max_file_size = 0", "max_file_size", ">= 1"),
         ("max_file_size = 1.5", "max_file_size", "integer"),
-        ("threads = -1", "threads", ">= 0"),
         ("respect_gitignore = 1", "respect_gitignore", "true or false"),
         ('index_secrets = "yes"', "index_secrets", "true or false"),
         ('include = "src/"', "include", "array"),
@@ -206,9 +202,7 @@ def test_wrong_types_name_the_key(
 @pytest.mark.parametrize(
     ("var", "value", "what"),
     [
-        ("MVS_BATCH_SIZE", "abc", "integer"),
-        ("MVS_BATCH_SIZE", "0", ">= 1"),
-        ("MVS_THREADS", "-2", ">= 0"),
+        ("MVS_MAX_FILE_SIZE", "0", ">= 1"),
         ("MVS_MAX_FILE_SIZE", "lots", "integer"),
         ("MVS_MAX_FILE_SIZE", "1.5M", "integer"),
         ("MVS_RESPECT_GITIGNORE", "maybe", "true/false"),
@@ -234,11 +228,11 @@ def test_env_sizes_and_booleans(project: Path, no_user: Path) -> None:
 
 def test_bad_overrides(project: Path, no_user: Path) -> None:
     with pytest.raises(ConfigError) as exc:
-        load_config(project, env={}, user_config=no_user, overrides={"batchsize": 3})
-    assert_one_line_error(exc, "command line", "'batchsize'", "batch_size")
+        load_config(project, env={}, user_config=no_user, overrides={"maxfilesize": 3})
+    assert_one_line_error(exc, "command line", "'maxfilesize'", "max_file_size")
     with pytest.raises(ConfigError) as exc:
-        load_config(project, env={}, user_config=no_user, overrides={"threads": "many"})
-    assert_one_line_error(exc, "command line", "'threads'", "integer")
+        load_config(project, env={}, user_config=no_user, overrides={"max_file_size": "many"})
+    assert_one_line_error(exc, "command line", "'max_file_size'", "integer")
 
 
 def test_config_directory_in_place_of_file(project: Path, no_user: Path) -> None:
@@ -261,7 +255,7 @@ def test_index_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_config_is_frozen_and_hashable() -> None:
     config = Config()
     with pytest.raises(AttributeError):
-        config.batch_size = 3  # type: ignore[misc]
+        config.max_file_size = 3  # type: ignore[misc]
     assert hash(config) == hash(Config())
 
 

@@ -2,51 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from mcp_vector_search.config import Config
 from mcp_vector_search.ignore import PatternSet, compile_rule, match_rules, parse_rules
-from mcp_vector_search.walker import walk
-
-GIT = shutil.which("git")
-needs_git = pytest.mark.skipif(GIT is None, reason="git is not installed")
-
-
-def git_env(home: Path) -> dict[str, str]:
-    # The user's global excludesFile or config must not leak into the oracle.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-    )
-    return env
+from tests.walker.helpers import git_env, git_files, needs_git, walk_paths
 
 
 def git_init(repo: Path, home: Path) -> None:
     subprocess.run(["git", "init", "-q", str(repo)], check=True, env=git_env(home))
-
-
-def git_files(repo: Path, home: Path) -> set[str]:
-    out = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=repo,
-        env=git_env(home),
-        capture_output=True,
-        check=True,
-    ).stdout
-    return {os.fsdecode(p) for p in out.split(b"\0") if p}
-
-
-def walk_paths(root: Path, config: Config | None = None) -> set[str]:
-    result = walk(root, config or Config())
-    return {c.path for c in result.files} | {s.path for s in result.skipped}
 
 
 # Names chosen to stress the pattern language; none collides with a built-in exclude.

@@ -101,6 +101,28 @@ def test_update_paths_handles_edit_create_delete(sample_project: Path) -> None:
     assert "debug.log" not in paths
 
 
+def test_update_paths_takes_directories_whole(sample_project: Path) -> None:
+    indexer, store = make(sample_project)
+    indexer.run()
+    # A directory moved in: its files predate any event, and its ignored parts stay out.
+    moved = sample_project / "src/moved"
+    (moved / "node_modules").mkdir(parents=True)
+    (moved / "a.py").write_text("def moved_in_helper():\n    return 1\n")
+    (moved / "node_modules" / "dep.js").write_text("function dep() {}\n")
+    report = indexer.update_paths(["src/moved"], totals=False)
+    paths = {c.path for c in store.chunk_catalog()}
+    assert "src/moved/a.py" in paths and "src/moved/node_modules/dep.js" not in paths
+    assert report.files_changed == 1 and report.files_total == 0  # no full-table counts
+    # A removed directory reports only itself: what was indexed below it goes too.
+    (moved / "a.py").unlink()
+    (moved / "node_modules" / "dep.js").unlink()
+    (moved / "node_modules").rmdir()
+    moved.rmdir()
+    report = indexer.update_paths(["src/moved"])
+    assert report.files_deleted == 1 and report.files_total > 0
+    assert not any(c.path.startswith("src/moved/") for c in store.chunk_catalog())
+
+
 def test_noop_rerun_does_not_reread_skipped_binaries(sample_project: Path) -> None:
     (sample_project / "blob.dat").write_bytes(b"\x00\x01binary" * 100)
     indexer, _store = make(sample_project)

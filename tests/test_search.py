@@ -16,27 +16,27 @@ def searcher(sample_project: Path) -> Searcher:
 
 def test_hybrid_finds_the_definition(searcher: Searcher) -> None:
     result = searcher.search("retry a failed upload with backoff")
-    assert result.hits[0].symbol == "Uploader.upload_with_retry"
-    assert result.hits[0].path == "src/app/uploads.py"
-    assert result.embedded == result.chunks > 0
+    assert result.results[0].symbol == "Uploader.upload_with_retry"
+    assert result.results[0].path == "src/app/uploads.py"
+    assert result.index.embedded == result.index.chunks > 0
 
 
 def test_identifier_query_finds_exact_definition(searcher: Searcher) -> None:
     for mode in ("hybrid", "lexical"):
-        top = searcher.search("parse_http_response", mode=mode).hits[0]
+        top = searcher.search("parse_http_response", mode=mode).results[0]
         assert top.symbol == "parse_http_response"
 
 
 def test_filters(searcher: Searcher) -> None:
-    js = searcher.search("total price", language="javascript").hits
+    js = searcher.search("total price", language="javascript").results
     assert js and all(h.language == "javascript" for h in js)
-    docs = searcher.search("uploads retried", path_glob="docs/*").hits
+    docs = searcher.search("uploads retried", path_glob="docs/*").results
     assert docs and all(h.path.startswith("docs/") for h in docs)
-    assert searcher.search("uploads", path_glob="nowhere/**").hits == []
+    assert searcher.search("uploads", path_glob="nowhere/**").results == []
 
 
 def test_no_two_results_for_one_span(searcher: Searcher) -> None:
-    hits = searcher.search("upload", limit=50).hits
+    hits = searcher.search("upload", limit=50).results
     spans = [(h.path, h.start_line, h.end_line) for h in hits]
     assert len(spans) == len(set(spans))
 
@@ -47,7 +47,7 @@ def test_bad_queries_get_clear_answers(searcher: Searcher) -> None:
     with pytest.raises(UsageError):
         searcher.search("upload", mode="psychic")
     long = searcher.search("upload " * 2000)
-    assert long.hits and any("truncated" in n for n in long.notes)
+    assert long.results and any("truncated" in n for n in long.notes)
 
 
 def test_find_symbol_exact_then_close(searcher: Searcher) -> None:

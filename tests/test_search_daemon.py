@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -65,3 +66,75 @@ def test_daemon_answers_like_the_in_process_search(
 def test_no_daemon_means_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MVS_SEARCH_DAEMON", "0")
     assert search_daemon.query(tmp_path, "fake", {"op": "search"}) is None
+
+
+def _daemons_of(root: Path) -> list[int]:
+    """Pids of live search-daemon processes started for this project."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and b"search-daemon" in argv and str(root).encode() in argv:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_eight_cold_searches_at_once_start_one_daemon(
+    sample_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))  # this process talks to it too
+    monkeypatch.setenv("MVS_SEARCH_DAEMON", "1")
+    base = {**os.environ, "MVS_MODEL": "fake", "XDG_RUNTIME_DIR": str(run_dir)}
+    assert cli(["index", ".", "-q"], sample_project, base).returncode == 0
+    query = ["search", "retry failed upload", "--json"]
+    expected = json.loads(cli(query, sample_project, {**base, "MVS_SEARCH_DAEMON": "0"}).stdout)
+    env = {**base, "MVS_SEARCH_DAEMON": "1"}
+    index_dir = sample_project / ".mcp-vector-search"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mcp_vector_search", *query],
+            cwd=sample_project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            assert json.loads(out)["results"] == expected["results"]
+        # Every daemon a client spawned exists by now (Popen returned before it exited).
+        sock = search_daemon.socket_path(index_dir, "fake")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+            sock.exists() and len(_daemons_of(sample_project)) == 1
+        ):
+            time.sleep(0.05)  # losers leave at once; the winner binds once it has warmed up
+        assert len(_daemons_of(sample_project)) == 1
+        reply = search_daemon.query(
+            index_dir, "fake", {"op": "search", "query": "retry failed upload", "limit": 10}
+        )
+        assert reply is not None and reply["payload"]["results"] == expected["results"]
+        # A later cold search is served by the winner and starts nothing new.
+        again = cli(query, sample_project, env)
+        assert json.loads(again.stdout)["results"] == expected["results"]
+        assert len(_daemons_of(sample_project)) == 1
+    finally:
+        search_daemon.query(index_dir, "fake", {"op": "shutdown"})
+        deadline = time.monotonic() + 30
+        while _daemons_of(sample_project) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = _daemons_of(sample_project)
+        for pid in left:  # a failed run must not leave daemons behind
+            os.kill(pid, signal.SIGTERM)
+    assert left == []

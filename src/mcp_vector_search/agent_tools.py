@@ -17,7 +17,6 @@ from typing import Any
 
 from . import walker
 from .answers import (
-    CodeHit,
     ContextAnswer,
     Coverage,
     Indexing,
@@ -26,20 +25,20 @@ from .answers import (
     SimilarAnswer,
     StatusAnswer,
     SymbolAnswer,
-    SymbolMatch,
     decode_cursor,
     encode_cursor,
     json_size,
+    symbol_matches,
 )
 from .config import Config
 from .embedding import Embedder
 from .errors import ClosedError, IndexLockedError, IndexNotFoundError, UsageError
 from .lifecycle import Session, State
-from .render import hit_dict
+from .live import LOCK_RETRY_SECONDS, LiveIndex
+from .records import Hit
 from .search import CANDIDATES, Searcher, find_symbol
 from .similar import project_path, similar_to_location
 from .status import collect_status, live_progress
-from .watch import LOCK_RETRY_SECONDS, LiveIndex
 
 log = logging.getLogger("mcp_vector_search.tools")
 
@@ -96,7 +95,8 @@ class ProjectTools:
             searcher = self._get_searcher()
             if searcher is not None and not self.session.stop.requested:
                 result = searcher.search("warm up", limit=1, mode="lexical")
-                log.info("index open: %d chunks, %d embedded", result.chunks, result.embedded)
+                index = result.index
+                log.info("index open: %d chunks, %d embedded", index.chunks, index.embedded)
         except Exception as exc:
             log.info("index not open yet: %s", exc)
         try:
@@ -219,7 +219,7 @@ class ProjectTools:
         result = searcher.search(
             query, limit=depth, language=language, path_glob=path_glob, mode=used_mode
         )
-        coverage = self._coverage(result.chunks, result.embedded)
+        coverage = self._coverage(result.index.chunks, result.index.embedded)
         notes = list(result.notes)
         if used_mode != mode:
             notes.append("the model is still loading: lexical results only for now")
@@ -232,19 +232,18 @@ class ProjectTools:
             )
         )
         budget = max_chars - envelope
-        page: list[CodeHit] = []
+        page: list[Hit] = []
         used = 0
-        window = result.hits[offset : offset + limit]
+        window = result.results[offset : offset + limit]
         for hit in window:
-            item = CodeHit(**hit_dict(hit))
-            cost = json_size(item) + 1  # and its comma
+            cost = json_size(hit) + 1  # and its comma
             if page and used + cost > budget:
                 break
-            page.append(item)
+            page.append(hit)
             used += cost
         shown = offset + len(page)
         next_cursor = None
-        if len(page) < len(window) or (len(result.hits) > shown and shown < MAX_DEPTH):
+        if len(page) < len(window) or (len(result.results) > shown and shown < MAX_DEPTH):
             next_cursor = encode_cursor({**state, "o": shown})
             if len(page) < len(window):
                 notes.append(f"cut to {len(page)} results by the {max_chars}-character budget")
@@ -260,10 +259,7 @@ class ProjectTools:
             return SymbolAnswer(name, [], self._not_indexed())
         catalog = self._reader.chunk_catalog()
         matches = find_symbol(catalog, name, kind=kind, limit=limit)
-        results = [
-            SymbolMatch(c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, m)
-            for c, m in matches
-        ]
+        results = symbol_matches(matches)
         return SymbolAnswer(name, results, self._coverage(len(catalog), None))
 
     def find_similar(
@@ -294,8 +290,8 @@ class ProjectTools:
             result = similar_to_location(
                 self.root, self._reader, searcher, path, line=line, limit=limit
             )
-        hits = [CodeHit(**hit_dict(h)) for h in result.hits]
-        return SimilarAnswer(hits, self._coverage(result.chunks, result.embedded), result.notes)
+        coverage = self._coverage(result.index.chunks, result.index.embedded)
+        return SimilarAnswer(result.results, coverage, result.notes)
 
     def get_context(self, path: str, start_line: int, end_line: int) -> ContextAnswer:
         return read_span(self.root, self.session.config, path, start_line, end_line)

@@ -9,11 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+from .records import Hit, Span
 from .search import MODES
+from .store import StoredChunk
+from .wire import to_json
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -30,36 +34,26 @@ class Coverage:
 
 
 @dataclass
-class CodeHit:
-    path: str
-    start_line: int
-    end_line: int
-    symbol: str | None
-    kind: str
-    language: str
-    score: float
-    snippet: str
-
-
-@dataclass
 class SearchAnswer:
     query: str
     mode: str  # the mode actually used (hybrid falls back to lexical without vectors)
-    results: list[CodeHit]
+    results: list[Hit]
     index: Coverage
     next_cursor: str | None = None  # pass as `cursor` (same query) for the next page
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass
-class SymbolMatch:
-    path: str
-    start_line: int
-    end_line: int
-    symbol: str | None
-    kind: str
-    language: str
+@dataclass(frozen=True, slots=True)
+class SymbolMatch(Span):
     match: str  # exact, qualified, case, prefix or fuzzy
+
+
+def symbol_matches(matches: Sequence[tuple[StoredChunk, str]]) -> list[SymbolMatch]:
+    """find_symbol's (chunk, how it matched) pairs as answers."""
+    return [
+        SymbolMatch(c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, how)
+        for c, how in matches
+    ]
 
 
 @dataclass
@@ -71,7 +65,7 @@ class SymbolAnswer:
 
 @dataclass
 class SimilarAnswer:
-    results: list[CodeHit]
+    results: list[Hit]
     index: Coverage
     notes: list[str] = field(default_factory=list)
 
@@ -156,4 +150,4 @@ def _valid_cursor(state: dict[Any, Any]) -> bool:
 
 def json_size(item: DataclassInstance) -> int:
     """Characters of the compact JSON the client receives for `item`."""
-    return len(json.dumps(asdict(item), separators=(",", ":"), ensure_ascii=False))
+    return len(to_json(item))

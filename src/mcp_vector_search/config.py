@@ -31,8 +31,6 @@ class Config:
     respect_gitignore: bool = True
     index_secrets: bool = False  # .env, private keys, credential files stay out unless True
     model: str = "minilm"  # embedder name, validated by embedding.create_embedder
-    batch_size: int = 32
-    threads: int = 0  # 0 = all cores
     store: str = "lancedb"  # the engine: "lancedb" (embedded, per checkout) or "postgres"
     # postgresql://user:password@host/db for store = "postgres". Kept out of repr: a
     # printed Config must never show the password.
@@ -69,7 +67,7 @@ def _type_name(value: object) -> str:
 
 def _check_int(minimum: int) -> Callable[[object], int]:
     def check(value: object) -> int:
-        # bool is an int subclass; `batch_size = true` is a mistake, not 1.
+        # bool is an int subclass; `max_file_size = true` is a mistake, not 1.
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"must be an integer, not {_type_name(value)} ({value!r})")
         if value < minimum:
@@ -136,8 +134,6 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "respect_gitignore": _check_bool,
     "index_secrets": _check_bool,
     "model": _check_str,
-    "batch_size": _check_int(1),
-    "threads": _check_int(0),
     "store": lambda v: _check_choice(v, STORES),
     "database_url": lambda v: _check_url(v),
     "project": _check_str,
@@ -192,8 +188,6 @@ _ENV_PARSERS: dict[str, Callable[[str], object]] = {
     "respect_gitignore": _env_bool,
     "index_secrets": _env_bool,
     "model": lambda s: s.strip(),
-    "batch_size": _env_int,
-    "threads": _env_int,
     "store": lambda s: s.strip(),
     "database_url": lambda s: s.strip(),
     "project": lambda s: s.strip(),

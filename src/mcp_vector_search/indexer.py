@@ -10,6 +10,7 @@ is committed, the rest is picked up by the next run.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -22,16 +23,15 @@ from .cancel import StopToken
 from .chunking import chunk_source
 from .config import Config
 from .embedding import Embedder
-from .records import Chunk, FileState
+from .errors import DiskFullError, StoreError
+from .records import INDEXED, Chunk, FileState
 from .store import Store
 
 if TYPE_CHECKING:
     import numpy as np
 
-INDEXED = "indexed"
-CONTENT_SKIPS = frozenset(
-    {walker.BINARY, walker.MINIFIED, walker.GENERATED, walker.UNDECODABLE, walker.TOO_LARGE}
-)
+log = logging.getLogger("mcp_vector_search.indexer")
+
 FILE_BATCH = 200  # files per lexical commit
 CHUNK_BATCH = 4000  # or this many chunks, whichever first
 EMBED_GROUP = 512  # texts fetched from the store at a time
@@ -39,6 +39,9 @@ EMBED_CALL = 16  # texts per model call: ~0.4 s on 2 quiet cores; bounds the sto
 # which must stay under the lifecycle's grace period even on a loaded machine (32 took 2.4 s)
 VECTOR_FLUSH_SECONDS = 5.0
 OPTIMIZE_EVERY = 25  # commits between compactions
+# While a long first run embeds, cold readers' sidecar copy is refreshed this often (its
+# chunks are already final; only its vectors lag behind).
+SIDECAR_EMBED_SECONDS = 30.0
 
 
 @dataclass(slots=True)
@@ -89,6 +92,8 @@ class Indexer:
         self.stop = stop or StopToken()
         self._progress = progress or (lambda p: None)
         self._commits = 0
+        self._published: tuple[int, ...] | None = None
+        self._published_at = 0.0
 
     # ------------------------------------------------------------------ public
     def run(self, *, force: bool = False, embed: bool = True) -> IndexReport:
@@ -104,44 +109,69 @@ class Indexer:
         # Chunks written by a run that died before recording their file: drop them, the
         # file is then simply new again.
         self.store.delete_orphan_chunks({p for p, s in states.items() if s.status == INDEXED})
-        current = {c.path: c for c in walked.files}
-        skipped_now = {s.path: s.reason for s in walked.skipped}
-        report.files_seen = len(current) + len(skipped_now)
-
-        todo = [c for c in walked.files if force or self._changed(states.get(c.path), c)]
-        skip_states = [
-            FileState(path, "", 0, 0, reason)
-            for path, reason in skipped_now.items()
-            if (prev := states.get(path)) is None or prev.status != reason
-        ]
-        deleted = [p for p in states if p not in current and p not in skipped_now]
-
-        self._apply(todo, states, force, skip_states, deleted, report, t0, embed=embed)
+        report.files_seen = len(walked.files) + len(walked.skipped)
+        changes = walker.diff(states, walked, force=force)
+        skip_states = [FileState(s.path, "", 0, 0, s.reason) for s in changes.skipped]
+        self._apply(
+            changes.changed,
+            states,
+            force,
+            skip_states,
+            changes.deleted,
+            report,
+            t0,
+            embed=embed,
+            text_index=True,
+        )
         self._finish(report, t0, full_walk=embed)
         return report
 
-    def update_paths(self, paths: Sequence[str], *, embed: bool = True) -> IndexReport:
-        """Re-index just these project-relative paths (the watcher's entry point)."""
+    def update_paths(
+        self, paths: Sequence[str], *, embed: bool = True, totals: bool = True
+    ) -> IndexReport:
+        """Re-index just these project-relative paths (the watcher's entry point).
+
+        A directory stands for what walk() finds below it (created or moved in, its files
+        may predate any event); a path that is gone or ignored takes what was indexed
+        below it along (a removed directory reports only itself). Each path is judged
+        once. `totals` (full-table counts in the report) is for explicit requests; an
+        edit costs work in proportion to the edit.
+        """
         snapshot.invalidate(self.index_dir)
         t0 = time.monotonic()
         report = IndexReport()
         states = self.store.file_states()
-        todo: list[walker.Candidate] = []
-        gone: list[str] = []
-        skip_states: list[FileState] = []
+        files: dict[str, walker.Candidate] = {}  # by path: a file and its directory may
+        skipped: dict[str, walker.Skipped] = {}  # both be in `paths`
+        scope: dict[str, FileState] = {}  # what the index had where we looked
         for rel in dict.fromkeys(paths):
-            cand = self._candidate(rel)
-            if isinstance(cand, walker.Candidate):
-                if self._changed(states.get(rel), cand):
-                    todo.append(cand)
-            elif cand is None:
-                if rel in states:
-                    gone.append(rel)
-            else:
-                skip_states.append(FileState(rel, "", 0, 0, cand.reason))
-        report.files_seen = len(todo)
-        self._apply(todo, states, False, skip_states, gone, report, t0, embed=embed)
-        self._finish(report, t0, optimize=False)
+            verdict = walker.path_verdict(self.root, rel, self.config)
+            if isinstance(verdict, walker.Candidate):
+                files[verdict.path] = verdict
+            elif isinstance(verdict, walker.Skipped):
+                skipped[verdict.path] = verdict
+            elif isinstance(verdict, walker.Dir):
+                below = walker.walk_under(self.root, self.config, verdict)
+                files.update((c.path, c) for c in below.files)
+                skipped.update((s.path, s) for s in below.skipped)
+            if rel in states:
+                scope[rel] = states[rel]
+            elif isinstance(verdict, walker.Candidate | walker.Skipped):
+                continue
+            # A directory, or something gone or ignored that was no file of ours: what the
+            # index had below it is in question too.
+            if isinstance(verdict, walker.Dir) or rel not in states:
+                prefix = rel.rstrip("/") + "/"
+                scope.update((p, s) for p, s in states.items() if p.startswith(prefix))
+        report.files_seen = len(files) + len(skipped)
+        changes = walker.diff(
+            scope, walker.WalkResult(list(files.values()), list(skipped.values()))
+        )
+        skip_states = [FileState(s.path, "", 0, 0, s.reason) for s in changes.skipped]
+        self._apply(
+            changes.changed, states, False, skip_states, changes.deleted, report, t0, embed=embed
+        )
+        self._finish(report, t0, optimize=False, totals=totals)
         return report
 
     def _apply(
@@ -155,8 +185,14 @@ class Indexer:
         t0: float,
         *,
         embed: bool,
+        text_index: bool = False,
     ) -> None:
-        """Write the changed files, the newly skipped and the deleted; then embed."""
+        """Write the changed files, the newly skipped and the deleted; then embed.
+
+        With `text_index` (whole-tree runs), the engine's full-text index takes in the
+        new rows as soon as the lexical stage ends: rows it has not indexed are scanned
+        on every query (seconds on a large tree), and embedding can take an hour.
+        """
         self._lexical(todo, states, force, report, t0)
         if skip_states:
             self.store.replace_files(skip_states, [])
@@ -165,9 +201,37 @@ class Indexer:
             self.store.delete_files(deleted)
             self._commits += 1
             report.files_deleted = len(deleted)
+        if text_index and (report.chunks_written or deleted) and not self.stop.requested:
+            self._progress(Progress("optimize"))
+            self.store.optimize()
+            self.store.set_meta(commits_since_optimize=0)
+            self._commits = 0
         report.lexical_seconds = time.monotonic() - t0
+        if text_index:
+            self._publish()
         if embed:
             self._embed(report)
+
+    def _publish(self) -> None:
+        """Refresh the read sidecar (store/sidecar.py) when the store has one and changed.
+
+        Only an optimisation for cold readers, who check it against the store: a failure
+        costs them speed, never correctness, so it is logged, not raised.
+        """
+        publish = getattr(self.store, "publish_sidecar", None)
+        if publish is None:
+            return
+        version = self.store.version()
+        if version == self._published:
+            return
+        try:
+            publish()
+        except DiskFullError:
+            raise
+        except StoreError as exc:
+            log.warning("read sidecar not refreshed: %s", exc)
+            return
+        self._published, self._published_at = version, time.monotonic()
 
     def embed_pending(self) -> IndexReport:
         snapshot.invalidate(self.index_dir)
@@ -180,22 +244,6 @@ class Indexer:
             raise self.stop.interrupted(message)
 
     # ------------------------------------------------------------------ stages
-    @staticmethod
-    def _changed(prev: FileState | None, cand: walker.Candidate) -> bool:
-        # A file skipped for what it contains (binary, minified, ...) stays skipped until
-        # it changes; re-reading 1,300 binaries made every no-op run on Django pay for
-        # them. Transient reasons (unreadable, vanished) are retried each run.
-        return (
-            prev is None
-            or (prev.status != INDEXED and prev.status not in CONTENT_SKIPS)
-            or prev.size != cand.size
-            or prev.mtime_ns != cand.mtime_ns
-        )
-
-    def _candidate(self, rel: str) -> walker.Candidate | walker.Skipped | None:
-        """What walk() would report for one path (None when it is gone or ignored)."""
-        return walker.candidate_for(self.root, rel, self.config)
-
     def _lexical(
         self,
         todo: list[walker.Candidate],
@@ -323,6 +371,11 @@ class Indexer:
                 report.vectors_added += len(pending_hashes)
             pending_hashes, pending_vecs = [], []
             last_flush = time.monotonic()
+            # Only a run that published already (a whole-tree run) keeps its copy fresh.
+            if self._published is not None and last_flush - self._published_at > (
+                SIDECAR_EMBED_SECONDS
+            ):
+                self._publish()
 
         done = 0
         for g in range(0, len(missing), EMBED_GROUP):
@@ -354,7 +407,13 @@ class Indexer:
         flush()
 
     def _finish(
-        self, report: IndexReport, t0: float, *, optimize: bool = True, full_walk: bool = False
+        self,
+        report: IndexReport,
+        t0: float,
+        *,
+        optimize: bool = True,
+        full_walk: bool = False,
+        totals: bool = True,
     ) -> None:
         meta = self.store.meta()
         prior = meta.get("commits_since_optimize")
@@ -363,8 +422,14 @@ class Indexer:
             self._progress(Progress("optimize"))
             self.store.optimize()
             commits = 0
-        report.files_total, report.chunks_total, report.embedded_total = self.store.counts()
-        report.skipped = self.store.skipped_counts()
+        if optimize:
+            # Whole-tree runs only: a copy costs work in proportion to the index, an edit
+            # must cost work in proportion to the edit. Until the next one, readers see
+            # the copy is behind the store and open the engine.
+            self._publish()
+        if totals:
+            report.files_total, report.chunks_total, report.embedded_total = self.store.counts()
+            report.skipped = self.store.skipped_counts()
         report.seconds = time.monotonic() - t0
         self.store.set_meta(
             commits_since_optimize=commits,

@@ -27,7 +27,7 @@ from .config import Config
 from .embedding import Embedder, create_embedder
 from .errors import ClosedError
 from .lock import Lock
-from .store import Store, open_store, writer_lock
+from .store import Store, open_snapshot_reader, open_store, writer_lock
 
 if TYPE_CHECKING:
     from .store import Store
@@ -74,10 +74,14 @@ class Session:
                 self._embedder = self._embedder_factory()
             return self._embedder
 
-    def store(self, *, writable: bool = False, rebuild: bool = False) -> Store:
+    def store(
+        self, *, writable: bool = False, rebuild: bool = False, one_shot: bool = False
+    ) -> Store:
         """The store; writable stores need the writer lock (acquire_writer) first.
 
         `rebuild` (index --force) lets a writer replace an index built with another model.
+        `one_shot` (a command that reads once and exits) takes the engine-free copy of
+        the index when it is current, which opens in milliseconds instead of seconds.
         """
         with self._mutex:
             self._check_open()
@@ -88,6 +92,16 @@ class Session:
             embedder = self.embedder()
             if self._store is not None:
                 self._store.close()
+            if one_shot and not writable:
+                reader = open_snapshot_reader(
+                    self.config,
+                    self.root,
+                    model_id=embedder.model_id,
+                    dimensions=embedder.dimensions,
+                )
+                if reader is not None:
+                    self._store, self._store_writable = reader, False
+                    return reader
             self._store = open_store(
                 self.config,
                 self.root,
@@ -102,6 +116,12 @@ class Session:
     def acquire_writer(self, *, wait: bool = False, command: str = "index") -> None:
         self._check_open()
         self._lock.acquire(wait=wait, stop=self.stop.event, command=command)
+        # This checkout's progress and snapshot live here whatever the engine (a shared
+        # database's lock does not make the directory the file lock does).
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # progress is informative; the store reports real failures itself
 
     def release_writer(self) -> None:
         with self._mutex:

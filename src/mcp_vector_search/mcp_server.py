@@ -11,7 +11,6 @@ signals, shutdown) is `serve.py`.
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
@@ -33,6 +32,7 @@ from .answers import (
     SymbolAnswer,
 )
 from .errors import MVSError
+from .wire import dumps, to_data
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -67,8 +67,8 @@ def _answer(call: "Callable[[], DataclassInstance]") -> CallToolResult:
         # A bug, not a user error: one log line and a plain tool error, never a traceback.
         log.error("tool failed: %s: %s", type(exc).__name__, exc)
         raise ToolError(f"internal error ({type(exc).__name__}); see the server log") from None
-    data = asdict(answer)
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    data = to_data(answer)
+    text = dumps(data)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 

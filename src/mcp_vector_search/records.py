@@ -33,6 +33,9 @@ class Chunk:
         return text_hash(self.content)
 
 
+INDEXED = "indexed"  # FileState.status of a file whose chunks are in the index
+
+
 @dataclass(frozen=True, slots=True)
 class FileState:
     """What the index knows about one file on disk."""
@@ -46,16 +49,27 @@ class FileState:
 
 
 @dataclass(frozen=True, slots=True)
-class Hit:
-    path: str
-    start_line: int
+class Span:
+    """Where a piece of code is: lines of a file, and what is defined there.
+
+    Every answer that points at code is a Span with more fields (Hit, SymbolMatch), so a
+    field added here is added to all of them.
+    """
+
+    path: str  # posix path relative to the project root
+    start_line: int  # 1-based, inclusive
     end_line: int
     symbol: str | None
     kind: str
     language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hit(Span):
+    """A search result: the span, its score (not rescaled) and the first lines of it."""
+
     score: float
     snippet: str
-    content: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +90,17 @@ class IndexStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class SearchResult:
-    query: str
-    hits: list[Hit]
-    mode: str
+class IndexCounts:
     chunks: int
-    embedded: int
+    embedded: int  # chunks with a vector
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """A search's answer; its JSON (wire.to_json) is `search --json`, a stable interface."""
+
+    query: str
+    results: list[Hit]
+    index: IndexCounts
+    mode: str  # the mode actually used (hybrid falls back to lexical without vectors)
     notes: list[str] = field(default_factory=list)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import fnmatch
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from . import lexical, ranking
 from .embedding import Embedder
 from .errors import UsageError
-from .records import Hit, SearchResult
+from .records import Hit, IndexCounts, SearchResult
 from .snippets import make_snippet, signature
 from .store import LexicalHit, Store, StoredChunk
 
@@ -182,11 +183,10 @@ class Searcher:
                     terms,
                     head=heads.get(s.chunk.id),
                 ),
-                content=contents.get(s.chunk.id, ""),
             )
             for s in top_hits
         ]
-        return SearchResult(query, hits, used_mode, chunk_count, embedded, notes)
+        return SearchResult(query, hits, IndexCounts(chunk_count, embedded), used_mode, notes)
 
     def _heads_of(self, chunks: Sequence[StoredChunk], contents: dict[str, str]) -> dict[str, str]:
         """chunk id -> content of its definition's first piece, for later pieces of split
@@ -225,7 +225,7 @@ class Searcher:
         result = self.search(text, limit=limit + 5, mode="semantic")
         hits = [
             h
-            for h in result.hits
+            for h in result.results
             if not (
                 exclude_path == h.path
                 and exclude_span is not None
@@ -233,9 +233,7 @@ class Searcher:
                 and h.end_line >= exclude_span[0]
             )
         ][:limit]
-        return SearchResult(
-            result.query, hits, result.mode, result.chunks, result.embedded, result.notes
-        )
+        return replace(result, results=hits)
 
 
 def _last_name(symbol: str) -> str:

@@ -7,11 +7,19 @@ this daemon detached; later searches send their query over a Unix socket in a pr
 is read-only (it never writes, compacts or deletes), sees each new index version on its
 own, and exits after IDLE_SECONDS without a request. MVS_SEARCH_DAEMON=0 turns it off.
 
-The client half (`query`) imports only the standard library.
+Exactly one daemon serves an index: a daemon first takes an exclusive flock on a lock
+file beside the socket (`claim`), before it imports anything heavy, and holds it for its
+whole life; one that can't take it leaves at once. The kernel drops the lock when its
+holder dies, however it dies, so a killed daemon never blocks the next one. Clients
+don't even spawn while the lock is held (`spawn` probes it first).
+
+The client half (`query`, `spawn`) imports only the standard library (and wire.py, which
+does too).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from .wire import error_data
 
 IDLE_SECONDS = 15 * 60
 CONNECT_TIMEOUT = 0.3
@@ -38,6 +48,37 @@ def socket_path(index_dir: Path, model: str) -> Path:
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"mvs-{os.getuid()}"
     key = hashlib.blake2b(f"{index_dir.resolve()}\0{model}".encode(), digest_size=10).hexdigest()
     return base / f"{key}.sock"
+
+
+def lock_path(index_dir: Path, model: str) -> Path:
+    return socket_path(index_dir, model).with_suffix(".lock")
+
+
+def claim(index_dir: Path, model: str) -> int | None:
+    """Win the election for this index: an fd holding its lock, or None if another
+    daemon (running or starting) holds it. Keep the fd open while serving."""
+    path = lock_path(index_dir, model)
+    if not _private_dir(path.parent):
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def held(index_dir: Path, model: str) -> bool:
+    """True while some daemon holds this index's lock (it serves, or is starting to)."""
+    fd = claim(index_dir, model)
+    if fd is None:
+        return lock_path(index_dir, model).exists()
+    os.close(fd)  # we only looked: closing releases it at once
+    return False
 
 
 def _private_dir(path: Path) -> bool:
@@ -83,7 +124,7 @@ def spawn(root: Path, index_dir: Path, model: str) -> None:
     if not enabled():
         return
     path = socket_path(index_dir, model)
-    if not _private_dir(path.parent):
+    if not _private_dir(path.parent) or held(index_dir, model):
         return
     env = {**os.environ, "MVS_INDEX_DIR": str(index_dir), "MVS_MODEL": model}
     try:
@@ -100,16 +141,21 @@ def spawn(root: Path, index_dir: Path, model: str) -> None:
         pass
 
 
-def serve(root: Path, index_dir: Path, model: str, handle: Any, stop: threading.Event) -> None:
-    """Answer requests with `handle(request) -> dict` until idle or stopped."""
+def serve(index_dir: Path, model: str, handle: Any, stop: threading.Event) -> None:
+    """Answer requests with `handle(request) -> dict` until idle or stopped.
+
+    The caller holds the lock (`claim`), so a socket file already there is a dead
+    daemon's and is replaced.
+    """
     path = socket_path(index_dir, model)
     if not _private_dir(path.parent):
         return
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = path.with_name(f"{path.name}.{os.getpid()}")
     try:
+        tmp.unlink(missing_ok=True)
         server.bind(str(tmp))
-        os.replace(tmp, path)  # atomic: a concurrent daemon's socket is simply replaced
+        os.replace(tmp, path)  # clients never see a missing socket while one is replaced
         inode = path.lstat().st_ino
     except OSError:
         server.close()
@@ -136,14 +182,8 @@ def serve(root: Path, index_dir: Path, model: str, handle: Any, stop: threading.
                     else:
                         reply = handle(request)
                 except Exception as exc:  # one bad request must not end the daemon
-                    reply = {"error": f"{type(exc).__name__}: {exc}", "exit_code": 1}
-                    exit_code = getattr(exc, "exit_code", None)
-                    if isinstance(exit_code, int):
-                        reply["exit_code"] = exit_code
-                    hint = getattr(exc, "hint", None)
-                    if hint:
-                        reply["hint"] = hint
-                    reply["error"] = str(exc)
+                    # The client raises the same error (type, hint, exit code) from it.
+                    reply = {"error": error_data(exc)}
                 try:
                     conn.sendall(json.dumps({"v": PROTOCOL, **reply}).encode() + b"\n")
                 except OSError:
@@ -151,7 +191,7 @@ def serve(root: Path, index_dir: Path, model: str, handle: Any, stop: threading.
     finally:
         server.close()
         try:
-            # Remove the socket only while it is still ours, not a newer daemon's.
+            # Still ours: the lock is only released (by the caller) after this.
             if path.lstat().st_ino == inode:
                 path.unlink()
         except OSError:

@@ -20,11 +20,6 @@ from .records import FileState
 
 NAME = "clean-run.json"
 VERSION = 1
-INDEXED = "indexed"
-# Reasons decided by what a file contains: stable while its size and mtime are.
-STABLE_SKIPS = frozenset(
-    {walker.BINARY, walker.MINIFIED, walker.GENERATED, walker.UNDECODABLE, walker.TOO_LARGE}
-)
 
 
 def invalidate(index_dir: Path) -> None:
@@ -62,21 +57,13 @@ def unchanged(root: Path, config: Config) -> dict[str, Any] | None:
     if data.get("model") != config.model:
         return None
     files: dict[str, list[Any]] = data.get("files", {})
-    walked = walker.walk(root, config)
-    seen = 0
-    for cand in walked.files:
-        prev = files.get(cand.path)
-        if prev is None or prev[0] != cand.size or prev[1] != cand.mtime_ns:
-            return None
-        if prev[2] != INDEXED and prev[2] not in STABLE_SKIPS:
-            return None
-        seen += 1
-    for skip in walked.skipped:
-        prev = files.get(skip.path)
-        if prev is None or prev[2] != skip.reason:
-            return None
-        seen += 1
-    if seen != len(files):
-        return None  # something was deleted
+    try:
+        states = {
+            p: FileState(p, "", size, mtime, status) for p, (size, mtime, status) in files.items()
+        }
+    except (TypeError, ValueError):
+        return None
+    if walker.diff(states, walker.walk(root, config)).count:
+        return None
     summary = data.get("summary")
     return summary if isinstance(summary, dict) else None

@@ -41,12 +41,13 @@ def collect_status(
         skipped = store.skipped_counts()
         stale_files = count_stale(root, config, store.file_states()) if stale else None
         size = store.size_bytes()
+        location = store.location  # the index dir, or the database for a shared store
     finally:
         if own:
             store.close()
     return IndexStatus(
         root=str(root),
-        index_dir=str(index_dir),
+        index_dir=location,
         files=files,
         chunks=chunks,
         embedded=embedded,
@@ -62,18 +63,8 @@ def collect_status(
 
 
 def count_stale(root: Path, config: Config, states: Mapping[str, FileState]) -> int:
-    """Files added, changed or removed since the last run (by size and mtime)."""
-    walked = walker.walk(root, config)
-    seen: set[str] = set()
-    stale = 0
-    for cand in walked.files:
-        seen.add(cand.path)
-        prev = states.get(cand.path)
-        if prev is None or prev.size != cand.size or prev.mtime_ns != cand.mtime_ns:
-            stale += 1
-    seen.update(s.path for s in walked.skipped)
-    stale += sum(1 for p in states if p not in seen)
-    return stale
+    """Files the next `index` would touch: added, changed, newly skipped or removed."""
+    return walker.diff(states, walker.walk(root, config)).count
 
 
 def write_progress(index_dir: Path, data: dict[str, object]) -> None:

@@ -13,7 +13,7 @@ from mcp_vector_search.config import Config, load_config
 from mcp_vector_search.lock import Lock
 from mcp_vector_search.store import Store, open_store, writer_lock
 
-BACKENDS = ["lancedb"]  # postgres joins with store/postgres.py
+BACKENDS = ["lancedb", "postgres"]
 
 
 @dataclass

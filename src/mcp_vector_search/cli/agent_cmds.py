@@ -46,7 +46,7 @@ def watch_cmd(ctx: click.Context, path: Path | None, quiet: bool, model: str | N
     """Keep the index of PATH up to date as files change, until Ctrl+C."""
     from ..indexer import IndexReport
     from ..lifecycle import Session, signals_to
-    from ..watch import LiveIndex
+    from ..live import LiveIndex
 
     root = resolve_root(ctx, path, must_exist=False)
     config = load(root, model=model)
@@ -138,15 +138,13 @@ def context_cmd(
     The twin of the get_context MCP tool: the same bounds, and the same refusals for
     paths outside the project, ignored files and likely secrets.
     """
-    import json
-    from dataclasses import asdict
-
     from ..agent_tools import read_span
+    from ..wire import to_json
 
     root = resolve_root(ctx, must_exist=False)
     answer = read_span(root, load(root), path, start_line, end_line or start_line + 39)
     if as_json:
-        click.echo(json.dumps(asdict(answer), ensure_ascii=False))
+        click.echo(to_json(answer))
         return
     width = len(str(answer.end_line))
     for number, text in enumerate(answer.code.split("\n"), start=answer.start_line):

@@ -224,10 +224,9 @@ def index_cmd(
 
     assert isinstance(report, IndexReport)
     if as_json:
-        import dataclasses
-        import json
+        from ..wire import to_json
 
-        click.echo(json.dumps(dataclasses.asdict(report)))
+        click.echo(to_json(report))
     if not quiet:
         skipped = sum(report.skipped.values())
         click.echo(
@@ -244,14 +243,15 @@ def index_cmd(
 @click.pass_context
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
     """Files, chunks, embedded vectors, skipped files, model, size, staleness."""
-    from ..render import status_json, status_text
+    from ..render import status_text
     from ..status import collect_status
+    from ..wire import to_json
 
     root = resolve_root(ctx, must_exist=True)
     config = load(root)
     require_index(config, root)
     status = collect_status(root, config)
-    click.echo(status_json(status) if as_json else status_text(status))
+    click.echo(to_json(status) if as_json else status_text(status))
 
 
 @click.command("reset")

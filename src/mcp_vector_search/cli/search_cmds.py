@@ -12,6 +12,7 @@ import click
 from .common import load, require_index, resolve_root
 
 if TYPE_CHECKING:
+    from ..config import Config
     from ..search import Searcher
     from ..store import Store
 
@@ -32,7 +33,7 @@ def _searcher(ctx: click.Context) -> tuple[Path, Searcher, Store]:
     require_index(config, root)
     session = Session(root, config)
     ctx.call_on_close(session.close)
-    store = session.store()
+    store = session.store(one_shot=True)  # no engine import while its copy is current
     return root, Searcher(store, session.embedder), store
 
 
@@ -44,7 +45,7 @@ def _config_model(ctx: click.Context) -> str:
 def _ask_daemon(ctx: click.Context, request: dict[str, object]) -> dict[str, object] | None:
     """The payload from a running search daemon, or None to search in-process."""
     from .. import search_daemon
-    from ..errors import MVSError
+    from ..wire import error_from_data
 
     root = resolve_root(ctx, must_exist=True)
     config = load(root)
@@ -52,10 +53,9 @@ def _ask_daemon(ctx: click.Context, request: dict[str, object]) -> dict[str, obj
     reply = search_daemon.query(config.index_path(root), config.model, request)
     if reply is None:
         return None
-    if "error" in reply:
-        err = MVSError(str(reply["error"]), hint=reply.get("hint"))
-        err.exit_code = int(reply.get("exit_code", 1))
-        raise err
+    error = reply.get("error")
+    if isinstance(error, dict):
+        raise error_from_data(error)
     payload = reply.get("payload")
     return payload if isinstance(payload, dict) else None
 
@@ -64,16 +64,31 @@ def _ask_daemon(ctx: click.Context, request: dict[str, object]) -> dict[str, obj
 @click.pass_context
 def search_daemon_cmd(ctx: click.Context) -> None:
     """Serve searches for this index over a private socket until idle (started by search)."""
-    import threading
+    import os
 
     from .. import search_daemon
-    from ..lifecycle import Session, signals_to
-    from ..render import search_json
-    from ..search import Searcher
 
     root = resolve_root(ctx, must_exist=True)
     config = load(root)
     require_index(config, root)
+    # The election comes before any heavy import, so a loser costs only a bare start.
+    claimed = search_daemon.claim(config.index_path(root), config.model)
+    if claimed is None:
+        return
+    try:
+        _serve_daemon(root, config)
+    finally:
+        os.close(claimed)  # after serve() removed its socket: the next daemon may bind
+
+
+def _serve_daemon(root: Path, config: Config) -> None:
+    import threading
+
+    from .. import search_daemon
+    from ..lifecycle import Session, signals_to
+    from ..search import Searcher
+    from ..wire import to_data
+
     with Session(root, config) as session, signals_to(session.stop):
         store = session.store()
         searcher = Searcher(store, session.embedder)
@@ -95,11 +110,11 @@ def search_daemon_cmd(ctx: click.Context) -> None:
                 path_glob=path_glob if isinstance(path_glob, str) else None,
                 mode=str(request.get("mode") or "hybrid"),
             )
-            return {"payload": json.loads(search_json(result))}
+            return {"payload": to_data(result)}
 
         stop: threading.Event = session.stop.event
         session.run_in_worker(
-            lambda: search_daemon.serve(root, config.index_path(root), config.model, handle, stop),
+            lambda: search_daemon.serve(config.index_path(root), config.model, handle, stop),
             name="mvs-search-daemon",
         )
 
@@ -138,7 +153,9 @@ def search_cmd(
 ) -> None:
     """Search the index for QUERY (words, a question, or identifiers)."""
     from ..errors import UsageError
-    from ..render import search_json, search_text
+    from ..records import SearchResult
+    from ..render import search_text
+    from ..wire import dumps, from_data, to_data, to_json
 
     if (query is None) == (queries_file is None):
         raise UsageError("give a QUERY or --queries-file, not both or neither")
@@ -154,11 +171,9 @@ def search_cmd(
         payload = _ask_daemon(ctx, request)
         if payload is not None:
             if as_json:
-                click.echo(json.dumps(payload, ensure_ascii=False))
+                click.echo(dumps(payload))
             else:
-                from ..render import result_from_payload
-
-                result = result_from_payload(payload)
+                result = from_data(SearchResult, payload)
                 click.echo(search_text(result, files_only=files_only, color=sys.stdout.isatty()))
             return
     _root, searcher, _store = _searcher(ctx)
@@ -171,13 +186,12 @@ def search_cmd(
             result = searcher.search(
                 str(item["query"]), limit=limit, language=language, path_glob=path_glob, mode=mode
             )
-            payload = json.loads(search_json(result))
-            click.echo(json.dumps({"id": item.get("id", n), **payload}, ensure_ascii=False))
+            click.echo(dumps({"id": item.get("id", n), **to_data(result)}))
         return
     assert query is not None
     result = searcher.search(query, limit=limit, language=language, path_glob=path_glob, mode=mode)
     if as_json:
-        click.echo(search_json(result))
+        click.echo(to_json(result))
     else:
         click.echo(search_text(result, files_only=files_only, color=sys.stdout.isatty()))
     from .. import search_daemon
@@ -193,35 +207,19 @@ def search_cmd(
 @click.pass_context
 def symbol_cmd(ctx: click.Context, name: str, kind: str | None, limit: int, as_json: bool) -> None:
     """Find definitions named NAME: exact matches first, then close ones."""
+    from ..answers import symbol_matches
     from ..search import find_symbol
+    from ..wire import dumps, to_data
 
     _root, _searcher_obj, store = _searcher(ctx)
-    matches = find_symbol(store.chunk_catalog(), name, kind=kind, limit=limit)
+    matches = symbol_matches(find_symbol(store.chunk_catalog(), name, kind=kind, limit=limit))
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "name": name,
-                    "results": [
-                        {
-                            "path": c.path,
-                            "start_line": c.start_line,
-                            "end_line": c.end_line,
-                            "symbol": c.symbol,
-                            "kind": c.kind,
-                            "language": c.language,
-                            "match": match,
-                        }
-                        for c, match in matches
-                    ],
-                }
-            )
-        )
+        click.echo(dumps({"name": name, "results": [to_data(m) for m in matches]}))
         return
     if not matches:
         click.echo("no definitions found")
-    for c, match in matches:
-        click.echo(f"{c.path}:{c.start_line}-{c.end_line}  {c.symbol}  ({c.kind}, {match})")
+    for m in matches:
+        click.echo(f"{m.path}:{m.start_line}-{m.end_line}  {m.symbol}  ({m.kind}, {m.match})")
 
 
 @click.command("similar")
@@ -234,9 +232,10 @@ def similar_cmd(
     ctx: click.Context, path: Path, line: int | None, limit: int, as_json: bool
 ) -> None:
     """Find code similar to PATH (or to the definition at PATH --line N)."""
-    from ..render import search_json, search_text
+    from ..render import search_text
     from ..similar import similar_to_location
+    from ..wire import to_json
 
     root, searcher, store = _searcher(ctx)
     result = similar_to_location(root, store, searcher, str(path), line=line, limit=limit)
-    click.echo(search_json(result) if as_json else search_text(result))
+    click.echo(to_json(result) if as_json else search_text(result))

@@ -36,10 +36,18 @@ def create_embedder(name: str) -> Embedder:
         from .fake import FakeEmbedder
 
         return FakeEmbedder()
-    if name in ("minilm", "all-minilm-l6-v2", "default"):
-        from .onnx_minilm import MiniLMEmbedder
+    if name == "static":
+        from .static import StaticEmbedder
 
-        return MiniLMEmbedder()
+        return StaticEmbedder()
+    if name in ("minilm", "all-minilm-l6-v2", "default", "minilm-int8", "minilm-fp32"):
+        from .onnx_minilm import DEFAULT_PRECISION, MiniLMEmbedder
+
+        precision = name.rpartition("-")[2] if name in ("minilm-int8", "minilm-fp32") else None
+        return MiniLMEmbedder(precision=precision or DEFAULT_PRECISION)
     from ..errors import ConfigError
 
-    raise ConfigError(f"unknown embedding model {name!r}", hint="use 'minilm' (default) or 'fake'")
+    raise ConfigError(
+        f"unknown embedding model {name!r}",
+        hint="use 'minilm' (default), 'minilm-fp32', 'minilm-int8', 'static' or 'fake'",
+    )

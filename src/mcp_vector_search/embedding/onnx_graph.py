@@ -19,6 +19,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -254,28 +255,40 @@ def default_cache_dir() -> Path:
     return base / "mcp-vector-search"
 
 
-def cache_key(model_dir: Path) -> str:
-    """Digest of what determines the graph: the weights file's identity and this builder."""
+def cache_key(model_dir: Path, variant: str = "") -> str:
+    """Digest of what determines the graph: the weights file's identity, this builder and,
+    for a derived graph (a quantized one), the recipe that derives it."""
     st = (model_dir / "model.safetensors").stat()
-    raw = f"{st.st_size}:{st.st_mtime_ns}:{GRAPH_BUILDER_VERSION}".encode()
-    return hashlib.sha256(raw).hexdigest()[:16]
+    raw = f"{st.st_size}:{st.st_mtime_ns}:{GRAPH_BUILDER_VERSION}"
+    if variant:
+        raw += f":{variant}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def cached_model_path(model_dir: Path, name: str, cache_dir: Path | None = None) -> Path:
+def cached_model_path(
+    model_dir: Path, name: str, cache_dir: Path | None = None, variant: str = ""
+) -> Path:
     base = cache_dir if cache_dir is not None else default_cache_dir()
-    return base / "models" / f"{name}-{cache_key(model_dir)}.onnx"
+    return base / "models" / f"{name}-{cache_key(model_dir, variant)}.onnx"
 
 
 def load_or_build(
-    model_dir: Path, name: str, cache_dir: Path | None = None, *, rebuild: bool = False
+    model_dir: Path,
+    name: str,
+    cache_dir: Path | None = None,
+    *,
+    rebuild: bool = False,
+    variant: str = "",
+    build: Callable[[], bytes] | None = None,
 ) -> tuple[bytes, bool]:
     """Return (serialized model, came from cache), building and caching it when needed.
 
     Bytes rather than a path: once read, a concurrent rebuild or cache cleanup cannot pull the
     file from under onnxruntime, and the unwritable-cache case needs no separate code path.
-    `rebuild=True` ignores the cached file (the caller found it unloadable).
+    `rebuild=True` ignores the cached file (the caller found it unloadable). `build` makes a
+    derived graph (named `name`, keyed by `variant` too) instead of the fp32 one.
     """
-    target = cached_model_path(model_dir, name, cache_dir)
+    target = cached_model_path(model_dir, name, cache_dir, variant)
     if not rebuild:
         try:
             data = target.read_bytes()
@@ -286,7 +299,7 @@ def load_or_build(
                 # Marks the file as in use, so another install's pruning leaves it alone.
                 os.utime(target)
             return data, True
-    data = build_model(model_dir).SerializeToString()
+    data = build() if build is not None else build_model(model_dir).SerializeToString()
     with contextlib.suppress(OSError):
         # An unwritable or full cache only costs a rebuild next time.
         _write_atomic(target, data)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import numpy as np
 
 from ..errors import ClosedError, EmbeddingError, MVSError
+from ..native import is_native_panic
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_CACHE_NAME = "all-minilm-l6-v2"
+PRECISIONS = ("int8", "fp32")
+# What `model = "minilm"` runs. The class itself defaults to fp32, the reference that
+# tests compare with sentence-transformers.
+DEFAULT_PRECISION = "fp32"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # sentence_bert_config.json max_seq_length, special tokens included
 PAD_ID = 0
@@ -29,17 +34,6 @@ _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 _LINE_CACHE_MAX = 500_000  # distinct lines remembered (tens of MB at most)
 
 _T = TypeVar("_T")
-
-
-def _is_pyo3_panic(exc_type: type[BaseException]) -> bool:
-    """True for pyo3's PanicException, whichever extension module raised it.
-
-    Every pyo3 extension creates its own `pyo3_runtime.PanicException` class, so there is no
-    single type to import; the class identity (module + name) is what they share.
-    """
-    return any(
-        c.__module__ == "pyo3_runtime" and c.__name__ == "PanicException" for c in exc_type.__mro__
-    )
 
 
 def _default_threads() -> int:
@@ -75,7 +69,6 @@ class MiniLMEmbedder:
     over every core, so concurrent runs would only contend.
     """
 
-    model_id: str = MODEL_ID
     dimensions: int = DIMENSIONS
     max_tokens: int = MAX_TOKENS
 
@@ -87,7 +80,10 @@ class MiniLMEmbedder:
         max_batch_tokens: int = 1024,
         threads: int | None = None,
         cache_dir: Path | None = None,
+        precision: str = "fp32",
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if max_batch_tokens < 1:
@@ -95,7 +91,20 @@ class MiniLMEmbedder:
         if threads is not None and threads < 1:
             raise ValueError("threads must be >= 1")
         self._model_dir = model_dir
-        self.batch_size = batch_size
+        self.precision = precision
+        # fp32 keeps the plain id, so indexes built before int8 existed stay valid for it.
+        # Any other precision is part of the id: the store refuses to mix two of them.
+        self.model_id: str
+        if precision == "fp32":
+            self.model_id = MODEL_ID
+        else:
+            from .quantize import RECIPE
+
+            self.model_id = f"{MODEL_ID}@{RECIPE}"
+        # int8 activations share one quantization scale per run: batched with other texts,
+        # a text's vector would depend on its neighbours (and on their padding). One text
+        # per run keeps every vector a function of its text alone.
+        self.batch_size = batch_size if precision == "fp32" else 1
         self.max_batch_tokens = max_batch_tokens
         self.threads = threads if threads is not None else _default_threads()
         self._cache_dir = cache_dir
@@ -112,6 +121,7 @@ class MiniLMEmbedder:
         self._tok_full: Tokenizer | None = None  # no truncation, for count_tokens
         self._line_counts: dict[str, int] = {}
         self._count_lock = threading.Lock()  # guards the line cache, never held while embedding
+        self._graph_was_cached = False
 
     # -- public API -------------------------------------------------------------------------
 
@@ -178,7 +188,7 @@ class MiniLMEmbedder:
         except BaseException as e:
             # KeyboardInterrupt, SystemExit, GeneratorExit pass through; only pyo3 panics,
             # which Rust code raises as BaseException, become EmbeddingError.
-            if _is_pyo3_panic(type(e)):
+            if is_native_panic(e):
                 self._raise_embedding_error(e)
             raise
 
@@ -229,8 +239,6 @@ class MiniLMEmbedder:
     def _create_session(self) -> onnxruntime.InferenceSession:
         import onnxruntime as ort
 
-        from .onnx_graph import load_or_build
-
         self._ensure_tokenizers()
         # Session options do not cover messages logged while the environment is created.
         ort.set_default_logger_severity(3)
@@ -245,17 +253,47 @@ class MiniLMEmbedder:
         # 2 cores: no slower without spinning (17.0 vs 16.4 chunks/s), 8% less CPU, and
         # clearly faster when other processes compete for the cores.
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        model_dir = self._resolved_model_dir()
-        data, cached = load_or_build(model_dir, MODEL_CACHE_NAME, self._cache_dir)
+        if self.precision == "int8":
+            # On x86 CPUs without VNNI, u8 x s8 products saturate 16-bit sums; this swaps in
+            # the exact (slower) u8 x u8 kernels there and changes nothing on VNNI CPUs.
+            so.add_session_config_entry("session.x64quantprecision", "1")
         try:
-            return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(self._graph(), so, providers=["CPUExecutionProvider"])
         except Exception:
-            if not cached:
+            if not self._graph_was_cached:
                 raise
         # A cached file that fails to load (disk corruption, a foreign write) is rebuilt
         # once; a fresh build that fails to load is a real error and propagates.
-        data, _ = load_or_build(model_dir, MODEL_CACHE_NAME, self._cache_dir, rebuild=True)
-        return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            self._graph(rebuild=True), so, providers=["CPUExecutionProvider"]
+        )
+
+    def _graph(self, *, rebuild: bool = False) -> bytes:
+        from .onnx_graph import load_or_build
+
+        model_dir = self._resolved_model_dir()
+        if self.precision == "fp32":
+            data, cached = load_or_build(
+                model_dir, MODEL_CACHE_NAME, self._cache_dir, rebuild=rebuild
+            )
+        else:
+            from .quantize import RECIPE, quantize_int8
+
+            def build() -> bytes:
+                # The fp32 graph is read (or built) only when the int8 one must be made.
+                fp32, _ = load_or_build(model_dir, MODEL_CACHE_NAME, self._cache_dir)
+                return quantize_int8(fp32)
+
+            data, cached = load_or_build(
+                model_dir,
+                f"{MODEL_CACHE_NAME}.int8",
+                self._cache_dir,
+                rebuild=rebuild,
+                variant=RECIPE,
+                build=build,
+            )
+        self._graph_was_cached = cached
+        return data
 
     def _group(self, order: list[int], lengths: list[int]) -> list[list[int]]:
         """Cut `order` (ascending by length) into runs within both batch limits."""

@@ -159,6 +159,15 @@ def _git_branch(root: Path) -> str:
     return "(detached)"
 
 
+def _missing_driver(exc: ImportError) -> Exception:
+    from ..errors import StoreError
+
+    return StoreError(
+        f'store = "postgres" needs the PostgreSQL driver ({exc.name} is missing)',
+        hint="pip install 'mcp-vector-search[postgres]'",
+    )
+
+
 def index_is_local(config: Config) -> bool:
     """True when the whole index lives in this checkout's index dir (no one else writes
     it), so a snapshot of the tree can vouch for it without opening the engine."""
@@ -176,8 +185,10 @@ def open_store(
 ) -> Store:
     """The configured engine's store for the project at `root`."""
     if config.store == "postgres":
-        from . import postgres
-
+        try:
+            from . import postgres
+        except ImportError as exc:
+            raise _missing_driver(exc) from None
         return postgres.open_store(
             config,
             root,
@@ -197,14 +208,41 @@ def open_store(
     )
 
 
+def open_snapshot_reader(
+    config: Config, root: Path, *, model_id: str, dimensions: int
+) -> Store | None:
+    """A read-only store over the writer's engine-free copy of the index (sidecar.py),
+    when there is one that matches the index on disk now; else None.
+
+    For one-shot reads (a CLI search, symbol, status): the copy never changes once
+    open, so a long-lived reader that must see new commits opens the engine instead.
+    """
+    if not index_is_local(config):
+        return None
+    from . import sidecar
+    from .meta import check_meta, read_meta
+
+    index_dir = config.index_path(root)
+    meta = read_meta(index_dir)
+    if meta is None:
+        return None
+    # The engine's own checks, so a wrong model is the same error on both paths.
+    check_meta(
+        meta, model_id=model_id, dimensions=dimensions, where=str(index_dir), newest=SCHEMA_VERSION
+    )
+    return sidecar.open_current(index_dir, model_id=model_id, dimensions=dimensions)
+
+
 def index_meta(config: Config, root: Path) -> dict[str, object] | None:
     """The index's meta (schema, model, dimensions, last run), None when there is none.
 
     Cheap: for the embedded engine it reads meta.json without importing the engine.
     """
     if config.store == "postgres":
-        from . import postgres
-
+        try:
+            from . import postgres
+        except ImportError as exc:
+            raise _missing_driver(exc) from None
         return postgres.read_meta(config, root)
     from .meta import read_meta
 
@@ -214,8 +252,10 @@ def index_meta(config: Config, root: Path) -> dict[str, object] | None:
 def writer_lock(config: Config, root: Path) -> Lock:
     """The one-writer-per-index lock for this engine (see lock.py)."""
     if config.store == "postgres":
-        from . import postgres
-
+        try:
+            from . import postgres
+        except ImportError as exc:
+            raise _missing_driver(exc) from None
         return postgres.AdvisoryLock(config, root)
     from ..lock import WriterLock
 
@@ -228,7 +268,9 @@ def delete_index(config: Config, root: Path) -> str:
     On a shared database only this project and branch go: vectors stay for the others.
     """
     if config.store == "postgres":
-        from . import postgres
-
+        try:
+            from . import postgres
+        except ImportError as exc:
+            raise _missing_driver(exc) from None
         return postgres.delete_project(config, root)
     return str(config.index_path(root))

@@ -35,7 +35,7 @@ from .. import lexical
 from ..errors import DiskFullError, IndexNotFoundError, StoreError
 from ..native import mapped_errors
 from ..records import Chunk, FileState
-from . import SCHEMA_VERSION, LexicalHit, StoredChunk, VectorHit, chunk_id, embed_hash
+from . import SCHEMA_VERSION, LexicalHit, StoredChunk, VectorHit, chunk_id, embed_hash, sidecar
 from .meta import META_FILE, check_meta, read_meta
 
 # Old table versions stay this long after compaction, so a reader that opened one just
@@ -462,6 +462,53 @@ class LanceStore:
             by_hash,
         )
         return self._nearest
+
+    def sidecar_source(self) -> sidecar.Source:
+        """Everything the read sidecar holds, at the current version (see sidecar.py)."""
+        chunks_t = self._table("chunks")
+        version = tuple(sidecar.table_versions(self.index_dir))
+        if chunks_t is None:
+            raise StoreError("no chunks table to publish")
+        with mapped_errors(StoreError, "reading the index for the read sidecar"):
+            data = (
+                chunks_t.search()
+                .select([*_CATALOG_COLUMNS, "content", "tokens"])
+                .limit(None)
+                .to_arrow()
+            )
+        cols = {name: data.column(name).to_pylist() for name in _CATALOG_COLUMNS}
+        catalog = [
+            StoredChunk(*values)
+            for values in zip(*(cols[n] for n in _CATALOG_COLUMNS), strict=True)
+        ]
+        # Split and number the stored tokens in Arrow: millions of them on a large tree.
+        split = pc.utf8_split_whitespace(data.column("tokens").combine_chunks())
+        flat = pc.list_flatten(split)
+        encoded = pc.dictionary_encode(flat) if len(flat) else None
+        hashes, matrix = self.vectors()
+        return sidecar.Source(
+            version=version,
+            model_id=self.model_id,
+            dimensions=self.dimensions,
+            catalog=catalog,
+            contents=data.column("content").to_pylist(),
+            token_doc=pc.list_parent_indices(split).to_numpy().astype(np.int32),
+            token_word=(
+                encoded.indices.to_numpy().astype(np.int32)
+                if encoded is not None
+                else np.zeros(0, np.int32)
+            ),
+            words=encoded.dictionary.to_pylist() if encoded is not None else [],
+            vector_hashes=hashes,
+            vectors=matrix,
+            files=self.file_states(),
+        )
+
+    def publish_sidecar(self) -> None:
+        """Write the read sidecar for the current version (writer only)."""
+        if not self.writable:
+            raise StoreError("this store was opened read-only")
+        sidecar.publish(self.index_dir, self.sidecar_source())
 
     def contents(self, ids: Sequence[str]) -> dict[str, str]:
         table = self._table("chunks")

@@ -21,8 +21,8 @@ from mcp_vector_search.config import load_config
 from mcp_vector_search.embedding import create_embedder
 from mcp_vector_search.errors import IndexNotFoundError
 from mcp_vector_search.lifecycle import Session
+from mcp_vector_search.live import LiveIndex
 from mcp_vector_search.store.lancedb import open_store
-from mcp_vector_search.watch import LiveIndex
 
 WAIT = 20.0  # generous bound for anything the watcher should do "within about 2 s"
 

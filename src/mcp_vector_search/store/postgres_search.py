@@ -1,0 +1,131 @@
+"""The postgres store's two queries: lexical (tsvector, with BM25's idf) and nearest
+vectors (exact scan, or the HNSW index), each over one project's chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from psycopg import sql
+
+from .. import lexical
+from ..records import Chunk
+from . import LexicalHit, StoredChunk, VectorHit
+from .postgres_conn import Connection
+
+EF_SEARCH_MAX = 1000  # pgvector's ceiling for hnsw.ef_search
+DF_CAP = 2000  # document frequencies are counted up to this (enough to tell rare terms)
+
+COLUMNS = "c.id, c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, c.embed_hash"
+
+
+def pg_token(token: str) -> str:
+    # The server's text parser splits at underscores; ours keeps parse_http_response
+    # whole beside its parts, so the underscores go (on both sides, alike).
+    return token.replace("_", "")
+
+
+def document(chunk: Chunk) -> str:
+    """The text the chunk's tsvector is made of: our tokens, as pg_token spells them."""
+    text = lexical.document_text(chunk.content, chunk.symbol, chunk.path)
+    return " ".join(pg_token(t) for t in text.split())
+
+
+def stored_chunk(row: Sequence[object]) -> StoredChunk:
+    return StoredChunk(
+        str(row[0]),
+        str(row[1]),
+        int(row[2]),  # type: ignore[call-overload]
+        int(row[3]),  # type: ignore[call-overload]
+        None if row[4] is None else str(row[4]),
+        str(row[5]),
+        str(row[6]),
+        str(row[7]),
+    )
+
+
+def lexical_hits(
+    conn: Connection,
+    project_id: int,
+    tokens: list[str],
+    total: int,
+    limit: int,
+    language: str | None,
+) -> list[LexicalHit]:
+    """BM25's idf from document frequencies (counted up to DF_CAP) times the server's
+    term-frequency rank with length normalisation, summed over the query's tokens."""
+    dfs = conn.execute(
+        """SELECT (SELECT count(*) FROM (SELECT 1 FROM mvs_chunks c
+                WHERE c.tokens @@ plainto_tsquery('mvs_code', t) AND c.project_id = %s
+                LIMIT %s) x)
+           FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, i) ORDER BY i""",
+        (project_id, DF_CAP, tokens),
+    ).fetchall()
+    n = max(1, total)
+    weights = [float(np.log(1 + (n - int(r[0]) + 0.5) / (int(r[0]) + 0.5))) for r in dfs]
+    where_lang = sql.SQL(" AND c.language = %(lang)s") if language else sql.SQL("")
+    query = sql.SQL(
+        "WITH q AS (SELECT plainto_tsquery('mvs_code', t) AS tq, w"
+        " FROM unnest(%(terms)s::text[], %(weights)s::float8[]) AS u(t, w))"
+        " SELECT " + COLUMNS + ", sum(q.w * ts_rank(c.tokens, q.tq, 1)) AS score"
+        " FROM q JOIN mvs_chunks c ON c.tokens @@ q.tq"
+        " WHERE c.project_id = %(p)s{lang}"
+        " GROUP BY c.project_id, c.id"
+        " ORDER BY score DESC, c.path, c.start_line LIMIT %(limit)s"
+    ).format(lang=where_lang)
+    params = {
+        "terms": tokens,
+        "weights": weights,
+        "p": project_id,
+        "lang": language,
+        "limit": limit,
+    }
+    rows = conn.execute(query, params).fetchall()
+    return [LexicalHit(stored_chunk(r), float(r[8])) for r in rows]
+
+
+def nearest(
+    conn: Connection,
+    vectors: sql.Identifier,
+    project_id: int,
+    qvec: list[float],
+    limit: int,
+    language: str | None,
+    *,
+    use_index: bool,
+) -> list[VectorHit]:
+    """This project's `limit` chunks nearest to qvec (inner product of unit vectors)."""
+    where_lang = sql.SQL(" AND c.language = %(lang)s") if language else sql.SQL("")
+    params: dict[str, object] = {"q": qvec, "p": project_id, "lang": language, "limit": limit}
+    if use_index:
+        # The nearest vectors of the whole table by the index, then this project's
+        # chunks among them; the exact scan below answers when that leaves too few
+        # (a filter, or many projects sharing the table).
+        near = min(EF_SEARCH_MAX, max(limit * 2, 100))
+        params["near"] = near
+        with conn.transaction():
+            conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(near)))
+            rows = conn.execute(
+                sql.SQL(
+                    "WITH near AS (SELECT embed_hash,"
+                    " embedding <#> %(q)s::float4[]::vector AS d FROM {vt}"
+                    " ORDER BY embedding <#> %(q)s::float4[]::vector LIMIT %(near)s)"
+                    " SELECT " + COLUMNS + ", -near.d FROM near JOIN mvs_chunks c"
+                    " ON c.embed_hash = near.embed_hash AND c.project_id = %(p)s{lang}"
+                    " ORDER BY near.d, c.path, c.start_line LIMIT %(limit)s"
+                ).format(vt=vectors, lang=where_lang),
+                params,
+            ).fetchall()
+        if len(rows) >= limit:
+            return [VectorHit(stored_chunk(r), float(r[8])) for r in rows]
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT " + COLUMNS + ", -(v.embedding <#> %(q)s::float4[]::vector)"
+            " FROM mvs_chunks c JOIN {vt} v ON v.embed_hash = c.embed_hash"
+            " WHERE c.project_id = %(p)s{lang}"
+            " ORDER BY v.embedding <#> %(q)s::float4[]::vector, c.path, c.start_line"
+            " LIMIT %(limit)s"
+        ).format(vt=vectors, lang=where_lang),
+        params,
+    ).fetchall()
+    return [VectorHit(stored_chunk(r), float(r[8])) for r in rows]
