@@ -71,12 +71,12 @@ def test_a_long_bug_report_keeps_its_identifiers(searcher: Searcher) -> None:
     # must still reach the lexical query (signal terms go first when a query is cut).
     prose = " ".join(f"word{i}" for i in range(60))
     report = f"Crash on startup. {prose} and then parse_http_response raised ValueError."
-    top = searcher.search(report, mode="lexical").hits
+    top = searcher.search(report, mode="lexical").results
     assert top and top[0].symbol == "parse_http_response"
 
 
 def test_a_hit_on_a_later_piece_shows_its_definitions_signature(searcher: Searcher) -> None:
-    hits = searcher.search("upload", limit=50).hits
+    hits = searcher.search("upload", limit=50).results
     assert hits
     for h in hits:
         if h.symbol and h.kind not in ("module", "section", "window"):
