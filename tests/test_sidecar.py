@@ -86,7 +86,9 @@ def test_searches_over_the_copy_equal_the_engines(indexed: tuple[Path, LanceStor
             assert [(h.path, h.start_line, h.snippet) for h in a.results] == [
                 (h.path, h.start_line, h.snippet) for h in b.results
             ]
-            assert np.allclose([h.score for h in a.results], [h.score for h in b.results], rtol=1e-5)
+            assert np.allclose(
+                [h.score for h in a.results], [h.score for h in b.results], rtol=1e-5
+            )
 
 
 def test_a_commit_after_the_copy_makes_it_stale_until_republished(
