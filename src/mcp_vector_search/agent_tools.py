@@ -39,6 +39,7 @@ from .records import Hit
 from .search import CANDIDATES, Searcher, find_symbol
 from .similar import project_path, similar_to_location
 from .status import collect_status, live_progress
+from .wire import to_data
 
 log = logging.getLogger("mcp_vector_search.tools")
 
@@ -359,7 +360,7 @@ class ProjectTools:
         while not job.done.wait(0.1):
             if stop.requested or time.monotonic() >= deadline:
                 return ReindexAnswer(
-                    False, notes=["still running in the background; see index_status"]
+                    done=False, notes=["still running in the background; see index_status"]
                 )
         if job.error is not None:
             raise job.error
@@ -368,16 +369,9 @@ class ProjectTools:
         notes = []
         if live.activity().phase == "embed" or r.chunks_written:
             notes.append("lexical index updated; vectors for new chunks follow in the background")
-        return ReindexAnswer(
-            done=True,
-            files_changed=r.files_changed,
-            files_deleted=r.files_deleted,
-            chunks_written=r.chunks_written,
-            files_total=r.files_total,
-            chunks_total=r.chunks_total,
-            seconds=round(r.seconds, 3),
-            notes=notes,
-        )
+        counts = r.counts()
+        counts.seconds = round(counts.seconds, 3)
+        return ReindexAnswer(**to_data(counts), done=True, notes=notes)
 
 
 def open_tools(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
-from .records import Hit, Span
+from .records import Hit, RunCounts, Span
 from .search import MODES
 from .store import StoredChunk
 from .wire import to_json
@@ -107,14 +107,8 @@ class StatusAnswer:
 
 
 @dataclass
-class ReindexAnswer:
-    done: bool  # False: still running in the background (see index_status)
-    files_changed: int = 0
-    files_deleted: int = 0
-    chunks_written: int = 0
-    files_total: int = 0
-    chunks_total: int = 0
-    seconds: float = 0.0
+class ReindexAnswer(RunCounts):
+    done: bool = False  # False: still running in the background (see index_status)
     notes: list[str] = field(default_factory=list)
 
 

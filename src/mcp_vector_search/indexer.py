@@ -24,7 +24,7 @@ from .chunking import chunk_source
 from .config import Config
 from .embedding import Embedder
 from .errors import DiskFullError, StoreError
-from .records import INDEXED, Chunk, FileState
+from .records import INDEXED, Chunk, FileState, RunCounts
 from .store import Store
 
 if TYPE_CHECKING:
@@ -57,17 +57,11 @@ class Progress:
 
 
 @dataclass(slots=True)
-class IndexReport:
+class IndexReport(RunCounts):
     files_seen: int = 0
-    files_changed: int = 0
-    files_deleted: int = 0
     files_skipped: int = 0
-    chunks_written: int = 0
     vectors_added: int = 0
-    files_total: int = 0
-    chunks_total: int = 0
     embedded_total: int = 0
-    seconds: float = 0.0
     lexical_seconds: float = 0.0
     embed_seconds: float = 0.0
     skipped: dict[str, int] = field(default_factory=dict)

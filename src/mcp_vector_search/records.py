@@ -1,9 +1,9 @@
-"""Frozen records every layer shares. No I/O here."""
+"""Records every layer shares (frozen, but for RunCounts, which a run fills in). No I/O."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 def text_hash(text: str) -> str:
@@ -70,6 +70,27 @@ class Hit(Span):
 
     score: float
     snippet: str
+
+
+# Not slots: the MCP SDK reads a tool answer's defaults off its class, where slots would
+# put descriptors instead (the reindex answer extends this record).
+@dataclass
+class RunCounts:
+    """What an indexing run changed, and what the index holds after it.
+
+    The indexer's report extends it; the reindex tool answers with exactly these.
+    """
+
+    files_changed: int = 0
+    files_deleted: int = 0
+    chunks_written: int = 0
+    files_total: int = 0  # the totals are counted only when asked (not per watched edit)
+    chunks_total: int = 0
+    seconds: float = 0.0
+
+    def counts(self) -> RunCounts:
+        """Just these counts, of a report that has more."""
+        return RunCounts(**{f.name: getattr(self, f.name) for f in fields(RunCounts)})
 
 
 @dataclass(frozen=True, slots=True)
