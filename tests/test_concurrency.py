@@ -121,7 +121,7 @@ READER = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     from mcp_vector_search.embedding import create_embedder
-    from mcp_vector_search.search import Searcher, make_snippet
+    from mcp_vector_search.search import Searcher
     from mcp_vector_search.store.lancedb import open_store
     from mcp_vector_search.store.meta import read_meta
 
@@ -152,10 +152,15 @@ READER = textwrap.dedent(
             max_hits = max(max_hits, len(result.results))
             for hit in result.results:
                 lines = (root / hit.path).read_text().splitlines()
-                span = "\\n".join(lines[hit.start_line - 1 : hit.end_line])
-                # The snippet is cut from the stored text of the hit's own row: a row read
-                # from another table version would not match the file at the hit's span.
-                if not hit.snippet or hit.snippet != make_snippet(span):
+                # The snippet is cut from the stored text of the hit's own row (and its
+                # definition's signature): a row read from another table version would
+                # show lines that are not in the file up to the hit's end.
+                known = {ln.rstrip() for ln in lines[: hit.end_line]}
+                shown = [ln for ln in hit.snippet.split("\\n") if ln != "…"]
+                last = shown.pop().removesuffix("…") if shown else ""
+                if not last or any(ln not in known for ln in shown) or not any(
+                    k.startswith(last) for k in known
+                ):
                     mismatches.append(f"{hit.path}:{hit.start_line}-{hit.end_line}")
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
