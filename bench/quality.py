@@ -125,6 +125,10 @@ def table(runs: dict[str, dict[str, dict]]) -> str:
         if r["corpus"] != "cosqa":
             groups.setdefault("style " + r["style"], []).append(qid)
             groups.setdefault("dev (all 6)", []).append(qid)
+    order = ["click", "httpx", "axios", "rich", "orjson", "tanstack-query", "dev (all 6)"]
+    groups = dict(
+        sorted(groups.items(), key=lambda g: (order.index(g[0]) if g[0] in order else 7, g[0]))
+    )
     head = f"| group | n | {' | '.join(names)} | span_R@5 {' / '.join(names)} |"
     lines = [head, "|" + "---|" * (len(names) + 3)]
     for g, ids in groups.items():

@@ -28,6 +28,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(HERE))
 
 from mcp_vector_search import lexical, ranking  # noqa: E402
 
@@ -311,21 +312,30 @@ def ablation_cmd(args: argparse.Namespace) -> None:
         ("  lexical weight +0.1", hybrid(replace(shipped, lex_base=shipped.lex_base + 0.1))),
     ]
     styles = ["paraphrase", "keyword", "issue"]
-    print(
-        "| ranking | "
-        + " | ".join(CORPORA)
-        + " | mean | "
-        + " | ".join(styles)
-        + " | dev span_R@5 |"
-    )
-    print("|---" * (len(CORPORA) + len(styles) + 3) + "|")
+    lines = [
+        "| ranking | " + " | ".join(CORPORA) + " | mean | " + " | ".join(styles) + " | span_R@5 |",
+        "|---" * (len(CORPORA) + len(styles) + 3) + "|",
+    ]
     for label, ranker in rows:
         r = evaluate(ranker, captured, queries)
         cells = [f"{r[c]['ndcg' if c == 'cosqa' else 'mrr']:.3f}" for c in CORPORA]
         st = [f"{r['style:' + s]['mrr']:.3f}" for s in styles]
-        print(
+        lines.append(
             f"| {label} | {' | '.join(cells)} | {objective(r, CORPORA):.3f} | "
             f"{' | '.join(st)} | {r['dev']['span5']:.3f} |"
+        )
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        from report import append_section
+
+        append_section(
+            "Ranking ablation (dev corpora + CoSQA, captured candidates)",
+            "file_MRR@10 per corpus (CoSQA: nDCG@10), the mean over the seven corpora (each "
+            "counts the same), file_MRR@10 per query style, and dev span_R@5. Each indented "
+            "row changes one thing from the shipped ranking. Candidates are captured from the "
+            f"real indexes (model {args.model}) by `python bench/rank_lab.py capture`; "
+            "bench/quality.py gives the same hybrid figures through the CLI.\n\n" + text,
         )
 
 
@@ -341,6 +351,7 @@ def main() -> int:
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--variants", default="")
     ap.add_argument("--corpora", default="", help="capture only these (comma-separated)")
+    ap.add_argument("--write", action="store_true", help="ablation: append to docs/benchmarks.md")
     args = ap.parse_args()
     {
         "capture": capture,
