@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from . import walker
 from .answers import (
@@ -39,6 +38,7 @@ from .records import Hit
 from .search import CANDIDATES, Searcher, find_symbol
 from .similar import project_path, similar_to_location
 from .status import collect_status, live_progress
+from .store import Store
 from .wire import to_data
 
 log = logging.getLogger("mcp_vector_search.tools")
@@ -62,9 +62,8 @@ class ProjectTools:
         self.live = live
         self.root = session.root
         self._mutex = threading.Lock()
-        self._reader: Any = None
+        self._reader: Store | None = None  # the session's reader behind _searcher
         self._searcher: Searcher | None = None
-        self._retired: list[Any] = []
         self.warmed = threading.Event()
         self.model_ready = threading.Event()
         self._model_failed = False
@@ -76,12 +75,10 @@ class ProjectTools:
             self.live.start(after=self.warmed)
 
     def close(self) -> None:
-        self.session.close()  # stops and joins the writer, watcher and warm-up first
+        # Stops and joins the writer, watcher and warm-up first, then closes every store.
+        self.session.close()
         with self._mutex:
-            for store in [*self._retired, self._reader]:
-                if store is not None:
-                    store.close()
-            self._reader, self._searcher, self._retired = None, None, []
+            self._reader, self._searcher = None, None
 
     def _warm(self) -> None:
         """Load the model and the search caches now, so the first question is quick."""
@@ -93,9 +90,9 @@ class ProjectTools:
     def _warm_up(self) -> None:
         # Warming is only an optimisation: real calls report their own errors.
         try:  # the store and the search caches first: enough for lexical answers
-            searcher = self._get_searcher()
-            if searcher is not None and not self.session.stop.requested:
-                result = searcher.search("warm up", limit=1, mode="lexical")
+            opened = self._open()
+            if opened is not None and not self.session.stop.requested:
+                result = opened[0].search("warm up", limit=1, mode="lexical")
                 index = result.index
                 log.info("index open: %d chunks, %d embedded", index.chunks, index.embedded)
         except Exception as exc:
@@ -111,33 +108,23 @@ class ProjectTools:
             self._model_failed = True
             log.info("model not ready: %s", exc)
 
-    def _get_searcher(self) -> Searcher | None:
-        """The reader's searcher, or None while no index exists yet."""
+    def _open(self) -> tuple[Searcher, Store] | None:
+        """The searcher over the session's reader, and that reader; None while no index
+        exists yet."""
         with self._mutex:
             if self.session.state is State.CLOSED:
                 raise ClosedError("the server is shutting down")
-            if self._searcher is not None:
+            renew = False
+            if self._searcher is not None and self._reader is not None:
                 if -1 not in self._reader.version():
-                    return self._searcher
-                # Opened while the writer was still creating tables: open again.
-                self._retired.append(self._reader)
-                self._reader, self._searcher = None, None
-            from .store import open_store
-
-            embedder = self.session.embedder()
+                    return self._searcher, self._reader
+                renew = True  # opened while the writer was still creating tables
             try:
-                # A store of our own, apart from the writer's: readers never wait on writes.
-                self._reader = open_store(
-                    self.session.config,
-                    self.root,
-                    model_id=embedder.model_id,
-                    dimensions=embedder.dimensions,
-                    writable=False,
-                )
+                self._reader = self.session.reader(renew=renew)
             except IndexNotFoundError:
                 return None
             self._searcher = Searcher(self._reader, self.session.embedder)
-            return self._searcher
+            return self._searcher, self._reader
 
     def _model_usable(self) -> bool:
         """False while the model is still loading after a short wait (a fresh server)."""
@@ -208,11 +195,12 @@ class ProjectTools:
             language, path_glob = state.get("l"), state.get("g")
         if not 1 <= limit <= MAX_PAGE:
             raise UsageError(f"limit must be between 1 and {MAX_PAGE}")
-        searcher = self._get_searcher()
-        if searcher is None:
+        opened = self._open()
+        if opened is None:
             if not query.strip():
                 raise UsageError("the query is empty")
             return SearchAnswer(query, mode, [], self._not_indexed())
+        searcher = opened[0]
         depth = min(offset + limit + 1, MAX_DEPTH)
         used_mode = mode
         if mode == "hybrid" and not self._model_usable():
@@ -253,12 +241,12 @@ class ProjectTools:
     def find_symbol(self, name: str, *, kind: str | None = None, limit: int = 20) -> SymbolAnswer:
         if not 1 <= limit <= 100:
             raise UsageError("limit must be between 1 and 100")
-        searcher = self._get_searcher()
-        if searcher is None:
+        opened = self._open()
+        if opened is None:
             if not name.strip():
                 raise UsageError("the symbol name is empty")
             return SymbolAnswer(name, [], self._not_indexed())
-        catalog = self._reader.chunk_catalog()
+        catalog = opened[1].chunk_catalog()
         matches = find_symbol(catalog, name, kind=kind, limit=limit)
         results = symbol_matches(matches)
         return SymbolAnswer(name, results, self._coverage(len(catalog), None))
@@ -279,18 +267,17 @@ class ProjectTools:
             raise UsageError(f"limit must be between 1 and {MAX_PAGE}")
         if path is not None:
             project_path(self.root, path)  # refuse escapes before anything else
-        searcher = self._get_searcher()
-        if searcher is None:
+        opened = self._open()
+        if opened is None:
             raise IndexNotFoundError("the index is still being built; try again shortly")
+        searcher, store = opened
         if code is not None:
             if not code.strip():
                 raise UsageError("code is empty")
             result = searcher.similar_to_text(code[:MAX_SNIPPET_QUERY_CHARS], limit=limit)
         else:
             assert path is not None
-            result = similar_to_location(
-                self.root, self._reader, searcher, path, line=line, limit=limit
-            )
+            result = similar_to_location(self.root, store, searcher, path, line=line, limit=limit)
         coverage = self._coverage(result.index.chunks, result.index.embedded)
         return SimilarAnswer(result.results, coverage, result.notes)
 
@@ -298,11 +285,11 @@ class ProjectTools:
         return read_span(self.root, self.session.config, path, start_line, end_line)
 
     def index_status(self) -> StatusAnswer:
-        searcher = self._get_searcher()
+        opened = self._open()
         activity = self._activity()
         watching = self.live is not None and self.live.watching.is_set()
         last_error = self.live.last_error if self.live is not None else None
-        if searcher is None:
+        if opened is None:
             return StatusAnswer(
                 root=str(self.root),
                 files=0,
@@ -318,7 +305,7 @@ class ProjectTools:
                 indexing=activity or Indexing("waiting", None, "no index yet", "none"),
                 last_error=last_error,
             )
-        st = collect_status(self.root, self.session.config, store=self._reader)
+        st = collect_status(self.root, self.session.config, store=opened[1])
         pct = round(100.0 * st.embedded / st.chunks, 1) if st.chunks else 100.0
         return StatusAnswer(
             root=st.root,

@@ -230,7 +230,15 @@ class Indexer:
     def embed_pending(self) -> IndexReport:
         snapshot.invalidate(self.index_dir)
         report = IndexReport()
+        # After a whole-tree lexical run the read copy has every chunk and lacks only
+        # vectors: keep it filling in. After an edit it is behind on chunks already, and
+        # a new one would cost work in proportion to the index, not the edit.
+        current = getattr(self.store, "sidecar_is_current", None)
+        if current is not None and current():
+            self._published, self._published_at = self.store.version(), time.monotonic()
         self._embed(report)
+        if self._published is not None:
+            self._publish()
         return report
 
     def _check_stop(self, message: str) -> None:

@@ -191,10 +191,7 @@ def signal_terms(query: str) -> list[str]:
     # Whole identifiers only: their sub-words (`error` of `AssertionError`, `print` of
     # `console.print`) are common everywhere and would bring the prose noise back.
     whole = (
-        w.lower().strip("_")
-        for text in picked
-        for w in _WORD.findall(text)
-        if len(w) <= _MAX_TOKEN
+        w.lower().strip("_") for text in picked for w in _WORD.findall(text) if len(w) <= _MAX_TOKEN
     )
     out = unique(t for t in whole if len(t) > 2 and t not in STOP_WORDS)
     return out if 0 < len(out) < len(terms) else []

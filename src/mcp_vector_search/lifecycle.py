@@ -58,6 +58,8 @@ class Session:
         self._embedder: Embedder | None = None
         self._store: Store | None = None
         self._store_writable = False
+        self._reader: Store | None = None
+        self._retired: list[Store] = []  # replaced readers; searches may still hold them
         self._lock = writer_lock(config, root)
         self._mutex = threading.RLock()
         self._threads: list[threading.Thread] = []
@@ -112,6 +114,30 @@ class Session:
             )
             self._store_writable = writable
             return self._store
+
+    def reader(self, *, renew: bool = False) -> Store:
+        """A read-only store apart from store(): a server searches through it while its
+        writer writes, and reads never wait on writes. `renew` opens a fresh one (the old
+        one is closed with the session, as searches in flight may still use it).
+
+        Raises IndexNotFoundError while there is no index yet.
+        """
+        with self._mutex:
+            self._check_open()
+            if self._reader is not None and not renew:
+                return self._reader
+            embedder = self.embedder()
+            fresh = open_store(
+                self.config,
+                self.root,
+                model_id=embedder.model_id,
+                dimensions=embedder.dimensions,
+                writable=False,
+            )
+            if self._reader is not None:
+                self._retired.append(self._reader)
+            self._reader = fresh
+            return fresh
 
     def acquire_writer(self, *, wait: bool = False, command: str = "index") -> None:
         self._check_open()
@@ -196,9 +222,10 @@ class Session:
             # writer in beside it. The process exit (os._exit) reclaims all of it.
             return
         self._threads.clear()
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        for store in [self._store, self._reader, *self._retired]:
+            if store is not None:
+                store.close()
+        self._store, self._reader, self._retired = None, None, []
         if self._embedder is not None:
             self._embedder.close()
             self._embedder = None

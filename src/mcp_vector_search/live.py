@@ -17,7 +17,6 @@ Used by the MCP server and by the `watch` command, so both see the same freshnes
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,7 +33,7 @@ from .errors import (
 )
 from .indexer import Indexer, IndexReport, Progress
 from .lifecycle import Session
-from .status import write_progress
+from .status import ProgressFile
 
 log = logging.getLogger("mcp_vector_search.live")
 
@@ -101,7 +100,9 @@ class LiveIndex:
         self._busy = False
         self._yield: _YieldToken | None = None
         self._progress: Progress | None = None
-        self._progress_written = 0.0
+        self._progress_file = ProgressFile(
+            session.index_dir, command, interval=PROGRESS_WRITE_SECONDS
+        )
         self._fatal: MVSError | None = None
         self.writer = False
         self.watching = threading.Event()
@@ -352,24 +353,15 @@ class LiveIndex:
 
     def _record_progress(self, progress: Progress) -> None:
         self._progress = progress
-        now = time.monotonic()
-        if progress.phase == "done" or now - self._progress_written >= PROGRESS_WRITE_SECONDS:
-            self._progress_written = now
-            self._publish_progress(progress)
+        if self.writer:
+            self._progress_file.update(progress, force=progress.phase == "done")
 
     def _publish_progress(self, progress: Progress | None) -> None:
-        """progress.json, so `status` and other servers see what this writer is doing."""
+        """progress.json (status.py's one schema), so `status` and other servers see what
+        this writer is doing."""
         if not self.writer:
             return
-        activity = self.activity() if progress is not None else Activity("idle")
-        write_progress(
-            self._session.index_dir,
-            {
-                "phase": activity.phase,
-                "percent": activity.percent,
-                "detail": activity.detail,
-                "pid": os.getpid(),
-                "command": self._command,
-                "updated": time.time(),
-            },
-        )
+        if progress is None:
+            self._progress_file.idle()
+        else:
+            self._progress_file.update(progress, force=True)

@@ -107,7 +107,9 @@ class IndexStatus:
     last_run: str | None = None
     stale_files: int | None = None
     schema_version: int | None = None
-    indexing: dict[str, object] | None = None
+    indexing: dict[str, object] | None = None  # the running writer's progress record
+    last_outcome: str | None = None  # complete | interrupted (None: no run finished yet)
+    interrupted: dict[str, object] | None = None  # the interrupted run's last progress
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
+
 from .records import IndexStatus, SearchResult
+
+_PHASES = {
+    "scan": "scanning files",
+    "lexical": "reading files",
+    "embed": "embedding",
+    "optimize": "compacting the index",
+    "done": "done",
+    "idle": "idle",
+}
 
 
 def search_text(result: SearchResult, *, files_only: bool = False, color: bool = False) -> str:
@@ -43,7 +55,7 @@ def status_text(status: IndexStatus) -> str:
         f"chunks:    {status.chunks}",
         f"embedded:  {status.embedded}{pct}",
         f"model:     {status.model_id} ({status.dimensions} dims)",
-        f"last run:  {status.last_run or 'never'}",
+        f"last run:  {_last_run(status)}",
     ]
     if status.stale_files is not None:
         lines.append(f"stale:     {status.stale_files} files changed since the last run")
@@ -51,5 +63,56 @@ def status_text(status: IndexStatus) -> str:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(status.skipped.items()))
         lines.append(f"skipped:   {reasons}")
     if status.indexing:
-        lines.append(f"indexing:  {status.indexing}")
+        lines.append(f"indexing:  {describe_progress(status.indexing)}")
     return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m {s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m"
+
+
+def _amount(rec: Mapping[str, object]) -> str:
+    done, total, unit = rec.get("done"), rec.get("total"), rec.get("unit")
+    if isinstance(done, int) and isinstance(total, int) and total and unit:
+        return f"{done:,}/{total:,} {unit} ({100 * done / total:.0f}%)"
+    return ""
+
+
+def describe_progress(rec: Mapping[str, object]) -> str:
+    """A writer's progress record as one line: phase, done/total, rate, ETA, and who."""
+    phase = str(rec.get("phase") or "working")
+    parts = [" ".join(p for p in (_PHASES.get(phase, phase), _amount(rec)) if p)]
+    rate, eta, unit = rec.get("rate"), rec.get("eta_seconds"), rec.get("unit")
+    if isinstance(rate, int | float) and rate > 0:
+        parts.append(f"{rate:,.1f} {unit}/s")
+    if isinstance(eta, int | float):
+        parts.append(f"ETA {_duration(eta)}")
+    holder = rec.get("holder")
+    line = ", ".join(parts)
+    return f"{line}; by {holder}" if holder else line
+
+
+def _last_run(status: IndexStatus) -> str:
+    rec = status.interrupted
+    if status.last_outcome == "interrupted" and rec is not None:
+        phase = str(rec.get("phase") or "")
+        amount = _amount(rec)
+        updated = rec.get("updated")
+        when = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(updated)))
+            if isinstance(updated, int | float)
+            else "at an unknown time"
+        )
+        at = f" at {amount}" if amount else ""
+        return (
+            f"interrupted while {_PHASES.get(phase, phase)}{at}, {when};"
+            " `mcp-vector-search index` continues from there"
+        )
+    return status.last_run or "never"

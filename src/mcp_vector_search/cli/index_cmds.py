@@ -18,8 +18,6 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
-    from ..indexer import Progress
-
 
 def register(cli: click.Group) -> None:
     cli.add_command(index_cmd)
@@ -27,25 +25,15 @@ def register(cli: click.Group) -> None:
     cli.add_command(reset_cmd)
 
 
-def progress_dict(p: Progress) -> dict[str, object]:
-    import dataclasses
-
-    data = dataclasses.asdict(p)
-    total = data["files_total"] if data["phase"] == "lexical" else data["embed_total"]
-    done = data["files_done"] if data["phase"] == "lexical" else data["embed_done"]
-    data["percent"] = round(100.0 * done / total, 1) if total else None
-    data["updated"] = time.time()
-    return data
-
-
 class _Reporter:
     """Progress on stderr: a live rich display on a terminal, sparse plain lines otherwise."""
 
     def __init__(self, quiet: bool, index_dir: Path) -> None:
+        from ..status import ProgressFile
+
         self.quiet = quiet
         self.index_dir = index_dir
-        self._last_file = 0.0
-        self._file_phase = ""
+        self._file = ProgressFile(index_dir, "index")
         self.tty = sys.stderr.isatty()
         self._last_plain = 0.0
         self._last_phase = ""
@@ -57,12 +45,7 @@ class _Reporter:
 
         assert isinstance(p, Progress)
         now = time.monotonic()
-        # A new phase is written at once, so status (and tests) see each stage begin.
-        if now - self._last_file > 1.0 or p.phase != self._file_phase:
-            from ..status import write_progress
-
-            self._last_file, self._file_phase = now, p.phase
-            write_progress(self.index_dir, progress_dict(p))
+        self._file.update(p, force=p.phase == "done")
         if self.quiet:
             return
         if self.tty:

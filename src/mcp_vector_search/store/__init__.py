@@ -209,10 +209,11 @@ def open_store(
 
 
 def open_snapshot_reader(
-    config: Config, root: Path, *, model_id: str, dimensions: int
+    config: Config, root: Path, *, model_id: str, dimensions: int, stale_ok: bool = False
 ) -> Store | None:
     """A read-only store over the writer's engine-free copy of the index (sidecar.py),
-    when there is one that matches the index on disk now; else None.
+    when there is one that matches the index on disk now (or any, with `stale_ok`: what
+    `status` shows while a writer runs); else None.
 
     For one-shot reads (a CLI search, symbol, status): the copy never changes once
     open, so a long-lived reader that must see new commits opens the engine instead.
@@ -230,7 +231,9 @@ def open_snapshot_reader(
     check_meta(
         meta, model_id=model_id, dimensions=dimensions, where=str(index_dir), newest=SCHEMA_VERSION
     )
-    return sidecar.open_current(index_dir, model_id=model_id, dimensions=dimensions)
+    return sidecar.open_current(
+        index_dir, model_id=model_id, dimensions=dimensions, stale_ok=stale_ok
+    )
 
 
 def index_meta(config: Config, root: Path) -> dict[str, object] | None:

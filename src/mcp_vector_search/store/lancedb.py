@@ -504,6 +504,11 @@ class LanceStore:
             files=self.file_states(),
         )
 
+    def sidecar_is_current(self) -> bool:
+        """The read sidecar has every chunk and file row this store has (vectors may lag)."""
+        header = sidecar.read_header(self.index_dir)
+        return header is not None and sidecar.is_current(header, self.index_dir)
+
     def publish_sidecar(self) -> None:
         """Write the read sidecar for the current version (writer only)."""
         if not self.writable:

@@ -278,10 +278,13 @@ def is_current(header: Mapping[str, Any], index_dir: Path) -> bool:
     return bool(version[0] == now[0] and version[1] == now[1] and 0 <= version[2] <= now[2])
 
 
-def open_current(index_dir: Path, *, model_id: str, dimensions: int) -> SidecarStore | None:
-    """The sidecar as a read-only store, when it matches the index on disk and the model."""
+def open_current(
+    index_dir: Path, *, model_id: str, dimensions: int, stale_ok: bool = False
+) -> SidecarStore | None:
+    """The sidecar as a read-only store, when it matches the index on disk (or any, with
+    `stale_ok`) and the model."""
     header = read_header(index_dir)
-    if header is None or not is_current(header, index_dir):
+    if header is None or not (stale_ok or is_current(header, index_dir)):
         return None
     if header.get("model_id") != model_id or header.get("dimensions") != dimensions:
         return None
@@ -290,7 +293,8 @@ def open_current(index_dir: Path, *, model_id: str, dimensions: int) -> SidecarS
     except (OSError, ValueError, KeyError, StoreError):
         return None
     # Replaced between the two reads: the mapped copy is the newer one; check it again.
-    return store if store.version() == tuple(header["version"]) or store.current() else None
+    fresh = stale_ok or store.version() == tuple(header["version"]) or store.current()
+    return store if fresh else None
 
 
 class SidecarStore:
