@@ -138,3 +138,37 @@ def test_eight_cold_searches_at_once_start_one_daemon(
         for pid in left:  # a failed run must not leave daemons behind
             os.kill(pid, signal.SIGTERM)
     assert left == []
+
+
+def test_an_error_crosses_the_socket_with_its_type_hint_and_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from mcp_vector_search.errors import IndexLockedError
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("MVS_SEARCH_DAEMON", "1")
+    (tmp_path / "run").mkdir(mode=0o700)
+    index_dir = tmp_path / "idx"
+    index_dir.mkdir()  # the daemon serves only while its index exists
+
+    def handle(request: dict[str, object]) -> dict[str, object]:
+        raise IndexLockedError("the index is being rebuilt", hint="wait a moment")
+
+    stop = threading.Event()
+    server = threading.Thread(
+        target=search_daemon.serve, args=(index_dir, "fake", handle, stop), daemon=True
+    )
+    server.start()
+    try:
+        sock = search_daemon.socket_path(index_dir, "fake")
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)  # bounded wait for the thread to bind
+        with pytest.raises(IndexLockedError) as err:
+            search_daemon.search(index_dir, "fake", search_daemon.SearchRequest("q"))
+        assert err.value.hint == "wait a moment" and err.value.exit_code == 4
+    finally:
+        stop.set()
+        server.join(10)

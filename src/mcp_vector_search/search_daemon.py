@@ -29,10 +29,17 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .wire import error_data
+from .errors import UsageError
+from .records import SearchResult
+from .wire import error_data, error_from_data, from_data, to_data
+
+if TYPE_CHECKING:
+    from .search import Searcher
 
 IDLE_SECONDS = 15 * 60
 CONNECT_TIMEOUT = 0.3
@@ -100,6 +107,50 @@ def _read_line(sock: socket.socket) -> bytes:
             break
         data += part
     return data
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """What a CLI search asks the daemon: Searcher.search's arguments."""
+
+    query: str
+    limit: int = 10
+    language: str | None = None
+    path_glob: str | None = None
+    mode: str = "hybrid"
+
+
+def search(index_dir: Path, model: str, request: SearchRequest) -> SearchResult | None:
+    """The running daemon's answer, or None when none answers (search in-process then).
+
+    An error the daemon met is raised here as the same error (type, hint, exit code).
+    """
+    reply = query(index_dir, model, {"op": "search", **to_data(request)})
+    if reply is None:
+        return None
+    error = reply.get("error")
+    if isinstance(error, dict):
+        raise error_from_data(error)
+    payload = reply.get("payload")
+    try:
+        return from_data(SearchResult, payload) if isinstance(payload, dict) else None
+    except ValueError:
+        return None  # a daemon of another version: answer in-process instead
+
+
+def search_handler(searcher: Searcher) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The daemon's half of `search`, over `searcher`."""
+
+    def handle(data: dict[str, Any]) -> dict[str, Any]:
+        if data.get("op") != "search":
+            raise UsageError(f"unknown op {data.get('op')!r}")
+        r = from_data(SearchRequest, data)
+        result = searcher.search(
+            r.query, limit=r.limit, language=r.language, path_glob=r.path_glob, mode=r.mode
+        )
+        return {"payload": to_data(result)}
+
+    return handle
 
 
 def query(index_dir: Path, model: str, request: dict[str, Any]) -> dict[str, Any] | None:

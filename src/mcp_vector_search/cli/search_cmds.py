@@ -13,7 +13,9 @@ from .common import load, require_index, resolve_root
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..records import SearchResult
     from ..search import Searcher
+    from ..search_daemon import SearchRequest
     from ..store import Store
 
 
@@ -42,22 +44,14 @@ def _config_model(ctx: click.Context) -> str:
     return load(root).model
 
 
-def _ask_daemon(ctx: click.Context, request: dict[str, object]) -> dict[str, object] | None:
-    """The payload from a running search daemon, or None to search in-process."""
+def _ask_daemon(ctx: click.Context, request: SearchRequest) -> SearchResult | None:
+    """A running search daemon's answer, or None to search in-process."""
     from .. import search_daemon
-    from ..wire import error_from_data
 
     root = resolve_root(ctx, must_exist=True)
     config = load(root)
     require_index(config, root)
-    reply = search_daemon.query(config.index_path(root), config.model, request)
-    if reply is None:
-        return None
-    error = reply.get("error")
-    if isinstance(error, dict):
-        raise error_from_data(error)
-    payload = reply.get("payload")
-    return payload if isinstance(payload, dict) else None
+    return search_daemon.search(config.index_path(root), config.model, request)
 
 
 @click.command("search-daemon", hidden=True)
@@ -87,31 +81,13 @@ def _serve_daemon(root: Path, config: Config) -> None:
     from .. import search_daemon
     from ..lifecycle import Session, signals_to
     from ..search import Searcher
-    from ..wire import to_data
 
     with Session(root, config) as session, signals_to(session.stop):
         store = session.store()
         searcher = Searcher(store, session.embedder)
         if store.counts()[2]:
             searcher.search("warm up the model")
-
-        def handle(request: dict[str, object]) -> dict[str, object]:
-            if request.get("op") != "search":
-                raise ValueError(f"unknown op {request.get('op')!r}")
-            limit, language, path_glob = (
-                request.get("limit"),
-                request.get("language"),
-                request.get("path_glob"),
-            )
-            result = searcher.search(
-                str(request["query"]),
-                limit=limit if isinstance(limit, int) else 10,
-                language=language if isinstance(language, str) else None,
-                path_glob=path_glob if isinstance(path_glob, str) else None,
-                mode=str(request.get("mode") or "hybrid"),
-            )
-            return {"payload": to_data(result)}
-
+        handle = search_daemon.search_handler(searcher)
         stop: threading.Event = session.stop.event
         session.run_in_worker(
             lambda: search_daemon.serve(config.index_path(root), config.model, handle, stop),
@@ -153,28 +129,19 @@ def search_cmd(
 ) -> None:
     """Search the index for QUERY (words, a question, or identifiers)."""
     from ..errors import UsageError
-    from ..records import SearchResult
     from ..render import search_text
-    from ..wire import dumps, from_data, to_data, to_json
+    from ..search_daemon import SearchRequest
+    from ..wire import dumps, to_data, to_json
 
     if (query is None) == (queries_file is None):
         raise UsageError("give a QUERY or --queries-file, not both or neither")
     if query is not None:
-        request = {
-            "op": "search",
-            "query": query,
-            "limit": limit,
-            "language": language,
-            "path_glob": path_glob,
-            "mode": mode,
-        }
-        payload = _ask_daemon(ctx, request)
-        if payload is not None:
+        answered = _ask_daemon(ctx, SearchRequest(query, limit, language, path_glob, mode))
+        if answered is not None:
             if as_json:
-                click.echo(dumps(payload))
+                click.echo(to_json(answered))
             else:
-                result = from_data(SearchResult, payload)
-                click.echo(search_text(result, files_only=files_only, color=sys.stdout.isatty()))
+                click.echo(search_text(answered, files_only=files_only, color=sys.stdout.isatty()))
             return
     _root, searcher, _store = _searcher(ctx)
     if queries_file is not None:
