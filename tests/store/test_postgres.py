@@ -15,7 +15,7 @@ import pytest
 
 from mcp_vector_search.config import Config, load_config
 from mcp_vector_search.embedding.fake import FakeEmbedder
-from mcp_vector_search.errors import MVSError, StoreError
+from mcp_vector_search.errors import StoreError
 from mcp_vector_search.indexer import Indexer
 from mcp_vector_search.records import Chunk, FileState
 from mcp_vector_search.store import embed_hash, index_meta, open_store, writer_lock
@@ -133,25 +133,40 @@ def test_a_server_without_pgvector_is_one_clear_line(tmp_path: Path, postgres_ur
     assert "no pgvector" in str(info.value) and "CREATE EXTENSION" in (info.value.hint or "")
 
 
-def test_a_read_only_role_can_search_but_not_write(tmp_path: Path, postgres_url: str) -> None:
+def test_the_readme_roles_a_writer_and_a_read_only_searcher(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The README's SQL, as a team would run it: roles first, tables made by the writer."""
     host = socket_dir(postgres_url)
-    role = f"ro_{uuid.uuid4().hex[:8]}"
-    config = pg_config(tmp_path, postgres_url)
+    tag = uuid.uuid4().hex[:8]
+    writer_role, reader_role, db = f"w_{tag}", f"r_{tag}", f"mvs_{tag}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {writer_role} LOGIN")
+        conn.execute(f"CREATE DATABASE {db} OWNER {writer_role}")
+    with psycopg.connect(f"postgresql://postgres@/{db}?host={host}", autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(f"CREATE ROLE {reader_role} LOGIN")
+        conn.execute(f"GRANT CONNECT ON DATABASE {db} TO {reader_role}")
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {reader_role}")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader_role}")
+        conn.execute(
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {writer_role} IN SCHEMA public"
+            f" GRANT SELECT ON TABLES TO {reader_role}"
+        )
+    config = pg_config(tmp_path, f"postgresql://{writer_role}@/{db}?host={host}")
     writer = open_store(config, tmp_path, model_id="m", dimensions=4, writable=True)
     chunk = Chunk("a.py", 1, 1, "function", "shared_fn", "python", "def shared_fn(): 1", "e")
     writer.replace_files([FileState("a.py", "h", 1, 1, "indexed", 1)], [chunk])
     writer.add_vectors([embed_hash("m", "e")], np.eye(4, dtype=np.float32)[:1])
     writer.close()
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        # The README's read-only role, as a team would set it up.
-        conn.execute(f"CREATE ROLE {role} LOGIN")
-        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
-    ro = replace(config, database_url=f"postgresql://{role}@/postgres?host={host}")
+    ro = replace(config, database_url=f"postgresql://{reader_role}@/{db}?host={host}")
     reader = open_store(ro, tmp_path, model_id="m", dimensions=4, writable=False)
     try:
         assert [h.chunk.symbol for h in reader.lexical_search(["shared_fn"], 5)] == ["shared_fn"]
         assert reader.vector_search(np.eye(4, dtype=np.float32)[0], 5)[0].chunk.path == "a.py"
+        assert reader.counts() == (1, 1, 1)
     finally:
         reader.close()
-    with pytest.raises(MVSError):
+    with pytest.raises(StoreError) as info:
         open_store(ro, tmp_path, model_id="m", dimensions=4, writable=True)
+    assert "refused" in str(info.value)
