@@ -24,6 +24,8 @@ The signal moment is drawn from 0.15 s after the process starts (before then the
 interpreter hasn't run any of our code) to the end of the work it has left.
 
     python bench/chaos.py [--interrupts 50] [--kills 10] [--real 3] [--seed N] [--no-write]
+    python bench/chaos.py --store postgres   # the same against PostgreSQL (a throwaway
+                                             # local server unless MVS_DATABASE_URL is set)
 
 The default run takes about 15 minutes on 2 quiet cores (30/6/3 took 8.5 minutes at load
 1.3); `--interrupts 100 --kills 20` about an hour under load. Figures are appended to
@@ -41,8 +43,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -50,21 +54,99 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
 from tests.crashkit import (  # noqa: E402
+    Fingerprint,
     bad_markers,
-    cli_env,
-    fingerprint,
+    fingerprint_of,
     progress_is,
-    search_works,
+    search_works_of,
     start_index,
     wait_for,
 )
+from tests.crashkit import cli_env as _cli_env  # noqa: E402
 
+from mcp_vector_search.config import Config, load_config  # noqa: E402
+from mcp_vector_search.store import delete_index, index_meta, writer_lock  # noqa: E402
 from speed import fetch_django  # noqa: E402
 
 MIN_DELAY = 0.15
 EXIT_WAIT = 60.0  # a run that hasn't left this long after a signal counts as hung
 MAX_CHAIN = 10  # interrupted runs on one index before it is run to completion
 RACE_WINDOW = 0.2  # exit 0 this soon after the signal: the run had already finished
+
+
+@dataclass
+class Engine:
+    """The store under test (`--store`): where an index lives, how to read it back, how
+    to wipe it, and how to tell that a write is in progress."""
+
+    root: Path
+    store: str = "lancedb"
+    url: str = ""
+    tag: str = ""
+
+    def env(self, index_dir: Path, model: str = "fake") -> dict[str, str]:
+        env = _cli_env(index_dir, model=model)
+        if self.store == "postgres":
+            env["MVS_STORE"], env["MVS_DATABASE_URL"] = "postgres", self.url
+            env["MVS_PROJECT"] = f"chaos-{self.tag}-{index_dir.name}"
+        return env
+
+    def config(self, index_dir: Path, root: Path | None = None, model: str = "fake") -> Config:
+        return load_config(root or self.root, env=self.env(index_dir, model))
+
+    def wipe(self, index_dir: Path, root: Path | None = None) -> None:
+        shutil.rmtree(index_dir, ignore_errors=True)
+        if self.store == "postgres":
+            config = self.config(index_dir, root)
+            lock = writer_lock(config, root or self.root)
+            lock.acquire(wait=True, timeout=60)
+            try:
+                delete_index(config, root or self.root)
+            finally:
+                lock.release()
+
+    def writing(self, index_dir: Path) -> Callable[[], bool]:
+        """A ready() for wait_for: true while the store is in the middle of a write."""
+        if self.store == "postgres":
+            import psycopg
+
+            conn = psycopg.connect(self.url, autocommit=True)
+            self._watchers.append(conn)
+
+            def active() -> bool:
+                return (
+                    conn.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE application_name ="
+                        " 'mcp-vector-search' AND state = 'active' AND query LIKE 'INSERT INTO %'"
+                    ).fetchone()
+                    is not None
+                )
+
+            return active
+        before = data_files(index_dir)
+        return lambda: data_files(index_dir) > before
+
+    def close(self) -> None:
+        for conn in self._watchers:
+            conn.close()
+        self._watchers.clear()
+
+    _watchers: list[Any] = field(default_factory=list)
+
+
+ENGINE = Engine(Path("."))
+
+
+def cli_env(index_dir: Path, *, model: str = "fake") -> dict[str, str]:
+    return ENGINE.env(index_dir, model)
+
+
+def fingerprint(index_dir: Path, root: Path | None = None, model: str = "fake") -> Fingerprint:
+    return fingerprint_of(ENGINE.config(index_dir, root, model), root or ENGINE.root)
+
+
+def search_works(index_dir: Path, root: Path | None = None, model: str = "fake") -> int:
+    return search_works_of(ENGINE.config(index_dir, root, model), root or ENGINE.root)
 
 
 @dataclass
@@ -86,8 +168,8 @@ class Tally:
         print(f"  FAIL: {what}", flush=True)
 
 
-def rm(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+def rm(path: Path, root: Path | None = None) -> None:
+    ENGINE.wipe(path, root)
 
 
 def full_run(root: Path, env: dict[str, str], tally: Tally, what: str) -> float:
@@ -139,10 +221,15 @@ def check_interrupted(
     return ok
 
 
-def reader_ok(index_dir: Path, tally: Tally, what: str) -> bool:
+def reader_ok(
+    index_dir: Path, tally: Tally, what: str, root: Path | None = None, model: str = "fake"
+) -> bool:
     try:
-        search_works(index_dir)
-        fp = fingerprint(index_dir) if (index_dir / "meta.json").exists() else None
+        search_works(index_dir, root, model)
+        config = ENGINE.config(index_dir, root, model)
+        fp = (
+            fingerprint(index_dir, root, model) if index_meta(config, root or ENGINE.root) else None
+        )
     except Exception as exc:
         tally.fail(f"{what}: search after the stop failed: {type(exc).__name__}: {exc}")
         return False
@@ -152,9 +239,16 @@ def reader_ok(index_dir: Path, tally: Tally, what: str) -> bool:
     return True
 
 
-def converged(index_dir: Path, ref: object, tally: Tally, what: str) -> bool:
+def converged(
+    index_dir: Path,
+    ref: object,
+    tally: Tally,
+    what: str,
+    root: Path | None = None,
+    model: str = "fake",
+) -> bool:
     try:
-        fp = fingerprint(index_dir)
+        fp = fingerprint(index_dir, root, model)
     except Exception as exc:
         tally.fail(f"{what}: index unreadable after the final run: {exc}")
         return False
@@ -202,10 +296,9 @@ def chain(
         t0 = time.monotonic()
         proc = start_index(root, env)
         if mid_write:
-            before = data_files(index_dir)
             hit = wait_for(
                 proc,
-                lambda b=before: data_files(index_dir) > b,  # type: ignore[misc]
+                ENGINE.writing(index_dir),
                 timeout=max(left, 5.0),
                 poll=0.005,
             )
@@ -259,11 +352,11 @@ def real_model_chain(
 ) -> dict[str, object]:
     """all-MiniLM-L6-v2 on django/utils: interrupted and killed while it embeds."""
     ref_dir, idx = work / "real-ref", work / "real"
-    rm(ref_dir)
-    rm(idx)
+    rm(ref_dir, root)
+    rm(idx, root)
     ref_env, env = cli_env(ref_dir, model="minilm"), cli_env(idx, model="minilm")
     t_ref = full_run(root, ref_env, tally, "real-model reference")
-    ref = fingerprint(ref_dir)
+    ref = fingerprint(ref_dir, root, "minilm")
     tally.chains += 1
     sent = 0
     clean = True
@@ -292,7 +385,7 @@ def real_model_chain(
         if sig == signal.SIGKILL:
             proc.communicate(timeout=EXIT_WAIT)
             tally.kills += 1
-            ok = reader_ok(idx, tally, what)
+            ok = reader_ok(idx, tally, what, root, "minilm")
         else:
             result = check_interrupted(proc, sig, t_sig, tally, what)
             if result is None:
@@ -300,17 +393,17 @@ def real_model_chain(
                 tally.completed_before_signal += 1
                 break
             tally.interrupts += 1
-            ok = reader_ok(idx, tally, what) and result
+            ok = reader_ok(idx, tally, what, root, "minilm") and result
             tally.interrupts_clean += ok
         clean = clean and ok
     full_run(root, env, tally, "real-model final run")
-    done = converged(idx, ref, tally, "real-model chain")
+    done = converged(idx, ref, tally, "real-model chain", root, "minilm")
     tally.chains_converged += done
     if done and clean and plan[-1] == signal.SIGKILL and sent == len(plan):
         tally.kills_converged += 1
     print(f"real-model chain: {sent} signals, {'converged' if done else 'DID NOT CONVERGE'}")
-    rm(ref_dir)
-    rm(idx)
+    rm(ref_dir, root)
+    rm(idx, root)
     return {"real_reference_s": round(t_ref, 1), "real_signals": sent}
 
 
@@ -351,11 +444,23 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, default=None, help="default: Django's django/")
     ap.add_argument("--work", type=Path, default=None, help="where the indexes go")
     ap.add_argument("--no-write", action="store_true", help="don't append to benchmarks.md")
+    ap.add_argument("--store", default="lancedb", choices=["lancedb", "postgres"])
+    ap.add_argument("--database-url", default=None, help="postgres (default: a throwaway one)")
     args = ap.parse_args()
+    if args.store == "postgres":
+        from pgtemp import database_url
+
+        with database_url(args.database_url) as url:
+            return chaos(args, url)
+    return chaos(args, "")
+
+
+def chaos(args: argparse.Namespace, url: str) -> int:
 
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     root = args.corpus or fetch_django(args.cache) / "django"
+    ENGINE.root, ENGINE.store, ENGINE.url, ENGINE.tag = root, args.store, url, str(seed)
     work = args.work or args.cache / "chaos"
     work.mkdir(parents=True, exist_ok=True)
     ref_dir, idx = work / "ref", work / "idx"
@@ -410,13 +515,14 @@ def main() -> int:
         print(f"  {key}: {value}")
     for failure in tally.failures:
         print(f"  failure: {failure}")
+    ENGINE.close()
     if not args.no_write:
-        write_report(seed, root, headline, figures, tally)
+        write_report(seed, root, headline, figures, tally, args.store)
     return 0 if not tally.failures else 1
 
 
 def write_report(
-    seed: int, root: Path, headline: str, figures: dict[str, object], tally: Tally
+    seed: int, root: Path, headline: str, figures: dict[str, object], tally: Tally, store: str
 ) -> None:
     from report import append_section
 
@@ -430,7 +536,8 @@ def write_report(
             *(f"- failure: {f}" for f in tally.failures),
         ]
     )
-    append_section("Chaos — signals and kills during `index`", body, figures)
+    on = "" if store == "lancedb" else f" on {store}"
+    append_section(f"Chaos{on} — signals and kills during `index`", body, figures)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Runs the real CLI: `index` on each corpus root, then `search --json --queries-fi
 score.py. Appends a dated section to docs/benchmarks.md unless --no-write.
 
     python bench/quality.py [--bench ../shared/bench] [--skip-cosqa]
-        [--modes lexical,semantic,hybrid]
+        [--modes lexical,semantic,hybrid] [--store postgres [--database-url URL]]
 """
 
 from __future__ import annotations
@@ -34,8 +34,13 @@ def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)  # type: ignore[call-overload]
 
 
+# The engine's settings per index dir (`--store postgres`: MVS_STORE, MVS_DATABASE_URL).
+STORE_ENV: dict[str, dict[str, str]] = {}
+
+
 def index(root: Path, index_dir: Path, model: str) -> float:
     env = {**os.environ, "MVS_INDEX_DIR": str(index_dir), "MVS_MODEL": model}
+    env.update(STORE_ENV.get(str(index_dir), {}))
     t0 = time.monotonic()
     run([*CLI, "index", str(root), "--quiet"], env=env)
     return time.monotonic() - t0
@@ -45,6 +50,7 @@ def search_all(
     root: Path, index_dir: Path, queries: list[dict], mode: str, model: str
 ) -> list[dict]:
     env = {**os.environ, "MVS_INDEX_DIR": str(index_dir), "MVS_MODEL": model}
+    env.update(STORE_ENV.get(str(index_dir), {}))
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:
         for q in queries:
             fh.write(json.dumps({"id": q["id"], "query": q["query"]}) + "\n")
@@ -162,7 +168,20 @@ def main() -> int:
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--skip-cosqa", action="store_true")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--store", default="lancedb", choices=["lancedb", "postgres"])
+    ap.add_argument(
+        "--database-url", default=None, help="postgres: this server (default: a throwaway one)"
+    )
     args = ap.parse_args()
+    if args.store == "postgres":
+        from pgtemp import database_url
+
+        with database_url(args.database_url) as url:
+            return evaluate(args, url)
+    return evaluate(args, None)
+
+
+def evaluate(args: argparse.Namespace, url: str | None) -> int:
     modes = [m for m in args.modes.split(",") if m]
 
     fetched = run([sys.executable, str(args.bench / "fetch_corpora.py"), str(args.cache)]).stdout
@@ -173,12 +192,19 @@ def main() -> int:
     cq = [json.loads(x) for x in (cosqa / "queries.jsonl").read_text().splitlines() if x]
     for q in cq:
         q["corpus"], q["style"] = "cosqa", "cosqa"
-    index_root = args.cache / "indexes" / args.model
+    index_root = args.cache / "indexes" / (args.model + ("-pg" if url else ""))
     score_mod = _score_module(args.bench)
     corpora = [(c, Path(r), [q for q in queries if q["corpus"] == c]) for c, r in roots.items()]
     if not args.skip_cosqa:
         corpora.append(("cosqa", cosqa / "corpus", cq))
     timings: dict[str, float] = {}
+    for corpus, _root, _ in corpora:
+        if url is not None:
+            STORE_ENV[str(index_root / corpus)] = {
+                "MVS_STORE": "postgres",
+                "MVS_DATABASE_URL": url,
+                "MVS_PROJECT": f"quality-{args.model}-{corpus}",
+            }
     for corpus, root, _ in corpora:
         timings[corpus] = index(root, index_root / corpus, args.model)
 
@@ -209,7 +235,7 @@ def main() -> int:
             + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
         )
         append_section(
-            f"Quality (model {args.model})",
+            f"Quality (model {args.model}, store {args.store})",
             "file_MRR@10 (CoSQA: nDCG@10) per corpus and query style; span_R@5 after the "
             "slash columns.\n\n" + text + "\n\n" + idx_line,
         )

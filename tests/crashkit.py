@@ -15,6 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mcp_vector_search.config import Config
 
 CLI = [sys.executable, "-m", "mcp_vector_search"]
 
@@ -201,6 +205,59 @@ def fingerprint(index_dir: Path) -> Fingerprint:
         missing_vectors=sum(1 for c in catalog if c.embed_hash not in have),
         duplicate_vectors=len(hashes) - len(have),
     )
+
+
+def fingerprint_of(config: Config, root: Path) -> Fingerprint:
+    """fingerprint() for any engine, read through the store seam (a server engine keeps
+    one row per vector, so it has no duplicate vectors to count)."""
+    from mcp_vector_search.embedding import create_embedder
+    from mcp_vector_search.store import open_store
+
+    embedder = create_embedder(config.model)
+    store = open_store(
+        config, root, model_id=embedder.model_id, dimensions=embedder.dimensions, writable=False
+    )
+    try:
+        catalog, states = store.chunk_catalog(), store.file_states()
+        missing = set(store.missing_vector_hashes())
+    finally:
+        store.close()
+        embedder.close()
+    ids = [c.id for c in catalog]
+    indexed = {p for p, s in states.items() if s.status == "indexed"}
+    with_chunks = {c.path for c in catalog}
+    return Fingerprint(
+        chunks=frozenset((c.path, c.start_line, c.end_line, c.id) for c in catalog),
+        files=frozenset((p, s.status, s.file_hash) for p, s in states.items()),
+        duplicate_chunks=len(ids) - len(set(ids)),
+        orphan_chunks=sum(1 for c in catalog if c.path not in indexed),
+        missing_chunks=sum(
+            1
+            for p, s in states.items()
+            if s.status == "indexed" and s.chunks and p not in with_chunks
+        ),
+        missing_vectors=sum(1 for c in catalog if c.embed_hash in missing),
+        duplicate_vectors=0,
+    )
+
+
+def search_works_of(config: Config, root: Path, query: str = "parse the request headers") -> int:
+    """search_works() for any engine; 0 when there is no index yet."""
+    from mcp_vector_search.embedding import create_embedder
+    from mcp_vector_search.search import Searcher
+    from mcp_vector_search.store import index_meta, open_store
+
+    if index_meta(config, root) is None:
+        return 0
+    embedder = create_embedder(config.model)
+    store = open_store(
+        config, root, model_id=embedder.model_id, dimensions=embedder.dimensions, writable=False
+    )
+    try:
+        return len(Searcher(store, lambda: embedder).search(query, limit=5).results)
+    finally:
+        store.close()
+        embedder.close()
 
 
 def search_works(index_dir: Path, query: str = "parse the request headers") -> int:

@@ -20,7 +20,15 @@ from psycopg.rows import TupleRow
 
 from mcp_vector_search.config import Config, load_config
 from mcp_vector_search.store import Store, open_store, writer_lock
-from tests.crashkit import Fingerprint, bad_markers, cli_env, make_corpus, run_cli, start_index
+from tests.crashkit import (
+    Fingerprint,
+    bad_markers,
+    cli_env,
+    fingerprint_of,
+    make_corpus,
+    run_cli,
+    start_index,
+)
 from tests.test_mcp_server import call, ok
 
 
@@ -43,29 +51,7 @@ def open_reader(config: Config, root: Path) -> Store:
 
 
 def fingerprint(config: Config, root: Path) -> Fingerprint:
-    """crashkit's fingerprint, read through the seam (vectors have one row per hash)."""
-    store = open_reader(config, root)
-    try:
-        catalog, states = store.chunk_catalog(), store.file_states()
-        missing = set(store.missing_vector_hashes())
-    finally:
-        store.close()
-    ids = [c.id for c in catalog]
-    indexed = {p for p, s in states.items() if s.status == "indexed"}
-    with_chunks = {c.path for c in catalog}
-    return Fingerprint(
-        chunks=frozenset((c.path, c.start_line, c.end_line, c.id) for c in catalog),
-        files=frozenset((p, s.status, s.file_hash) for p, s in states.items()),
-        duplicate_chunks=len(ids) - len(set(ids)),
-        orphan_chunks=sum(1 for c in catalog if c.path not in indexed),
-        missing_chunks=sum(
-            1
-            for p, s in states.items()
-            if s.status == "indexed" and s.chunks and p not in with_chunks
-        ),
-        missing_vectors=sum(1 for c in catalog if c.embed_hash in missing),
-        duplicate_vectors=0,
-    )
+    return fingerprint_of(config, root)
 
 
 def wait_until(proc: subprocess.Popen[str], ready: Callable[[], bool], timeout: float) -> bool:
