@@ -58,6 +58,7 @@ def collect_status(
         skipped = store.skipped_counts()
         stale_files = count_stale(root, config, store.file_states()) if stale else None
         size = store.size_bytes()
+        location = store.location  # the index dir, or the database for a shared store
     finally:
         if own:
             store.close()
@@ -70,7 +71,7 @@ def collect_status(
             outcome = "interrupted"
     return IndexStatus(
         root=str(root),
-        index_dir=str(index_dir),
+        index_dir=location,
         files=files,
         chunks=chunks,
         embedded=embedded,
