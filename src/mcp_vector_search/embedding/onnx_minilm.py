@@ -253,10 +253,6 @@ class MiniLMEmbedder:
         # 2 cores: no slower without spinning (17.0 vs 16.4 chunks/s), 8% less CPU, and
         # clearly faster when other processes compete for the cores.
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if self.precision == "int8":
-            # On x86 CPUs without VNNI, u8 x s8 products saturate 16-bit sums; this swaps in
-            # the exact (slower) u8 x u8 kernels there and changes nothing on VNNI CPUs.
-            so.add_session_config_entry("session.x64quantprecision", "1")
         try:
             return ort.InferenceSession(self._graph(), so, providers=["CPUExecutionProvider"])
         except Exception:

@@ -1,11 +1,15 @@
 """The int8 MiniLM graph: the fp32 graph with its weight MatMuls dynamically quantized.
 
-The recipe is the one that kept fp32's neighbours on real chunks (bench/quant_probe.py,
-docs/benchmarks.md): int8 weights with one scale per output channel and 7-bit range
-(`reduce_range`), activations quantized per run. 7-bit weights keep u8 x s8 pair sums
-below the 16-bit saturation of the AVX2 kernels that CPUs without VNNI use (the cause of
-the 22 % neighbour drift of naive int8 measured on AMD EPYC); the session also sets
-`session.x64quantprecision`, which on such CPUs swaps in the exact u8 x u8 kernels.
+The recipe is the one that kept fp32's neighbours best on real chunks (bench/quant_probe.py,
+docs/benchmarks.md): SmoothQuant first (smooth.py: activation outliers moved into the
+weights, with shipped calibration), then int8 weights with one scale per output channel
+and 7-bit range (`reduce_range`), activations quantized per run.
+
+Why 7-bit: on x86 CPUs without VNNI (AMD EPYC here) the u8 x s8 kernels add pairs of
+products in saturating 16-bit sums, the cause of the 22 % neighbour drift of naive int8;
+with 7-bit weights a pair sums to at most 2 * 255 * 64 = 32640 < 32767, so nothing
+saturates. ONNX Runtime's `session.x64quantprecision` would avoid it too, by running the
+slower u8 x u8 kernels on every CPU (1.1x fp32's speed here, against ~2.8x), so it is not set.
 The attention products (scores, context) and the pooling multiply two activations, not
 a weight; they stay fp32, as do LayerNorm, Softmax, GELU and the embedding tables.
 
@@ -19,9 +23,10 @@ import logging
 import tempfile
 from pathlib import Path
 
-# Bump when the recipe changes: it is part of the cache key and of the recorded model id,
-# so an index never mixes vectors of two recipes.
-RECIPE = "int8-dyn-pc-rr-1"
+# Bump when the recipe or int8_calibration.npz changes: it is part of the cache key and of
+# the recorded model id, so an index never mixes vectors of two recipes.
+RECIPE = "int8-sq8-pc-rr-1"
+ALPHA = 0.8  # SmoothQuant migration strength: best of 0.5-0.9 on real chunks
 
 
 def quantize_int8(fp32: bytes) -> bytes:
@@ -29,7 +34,10 @@ def quantize_int8(fp32: bytes) -> bytes:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    model = onnx.load_from_string(fp32)
+    from .smooth import load_calibration, smooth
+
+    smoothed = smooth(fp32, load_calibration(), ALPHA)
+    model = onnx.load_from_string(smoothed)
     weights = {i.name for i in model.graph.initializer}
     activation_products = [
         n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] not in weights
@@ -37,7 +45,7 @@ def quantize_int8(fp32: bytes) -> bytes:
     del model
     with tempfile.TemporaryDirectory(prefix="mvs-quant-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(fp32)
+        src.write_bytes(smoothed)
         # The quantizer logs advice ("consider pre-processing") on the root logger, which
         # with no handler configured lands on stderr of a CLI command.
         previous = logging.root.manager.disable
