@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -67,8 +68,8 @@ def token_figures(emb: object, chunks: list[Chunk]) -> dict[str, float]:
     return {
         "chunks": len(chunks),
         "tokens_mean": round(float(fed.mean()), 1),
-        "tokens_p50": float(np.percentile(fed, 50)),
-        "tokens_p90": float(np.percentile(fed, 90)),
+        "tokens_p50": round(float(np.percentile(fed, 50)), 1),
+        "tokens_p90": round(float(np.percentile(fed, 90)), 1),
         "share_at_window": round(float(np.mean(fed >= window - 8)), 3),
         "header_tokens_mean": round(float(header.mean()), 1),
         "header_share": round(float(header.sum()) / total, 3),
@@ -165,6 +166,10 @@ def e2e(root: Path, model: str) -> dict[str, object]:
         "embed_s": round(rep["embed_seconds"], 1),
         "e2e_chunks_per_s": round(rep["vectors_added"] / rep["embed_seconds"], 1),
         "cpu_pct_while_embedding": round(embed_cpu) if embed_cpu is not None else None,
+        # The largest child so far: the index run (the corpus fetch before it is tiny).
+        "peak_rss_mb_of_index": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        ),
     }
 
 

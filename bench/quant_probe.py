@@ -85,10 +85,12 @@ def build_variants(fp32: Path, out: Path, wanted: list[str], calib: list[str]) -
             smoothed[alpha] = smooth(fp32.read_bytes(), amax, alpha / 10)
         src = out / f"smoothed{alpha}.onnx"
         src.write_bytes(smoothed[alpha])
+        # kind[.layers]: "ff2" in every layer, "ff2.05" in layers 0 and 5 only.
+        spans = [(k.partition(".")[0], k.partition(".")[2] or "012345") for k in keep.split("+")]
         kept = [
             n
             for n in names
-            if any(n.startswith(f"l{i}_{k}_mm") for i in range(6) for k in keep.split("+") if k)
+            if any(n.startswith(f"l{i}_{k}_mm") for k, layers in spans if k for i in layers)
         ]
         quantize_dynamic(
             src,
