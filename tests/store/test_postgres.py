@@ -72,10 +72,10 @@ def test_the_index_path_of_vector_search_agrees_with_the_exact_scan(
     rng = np.random.default_rng(7)
     chunks = [
         Chunk(f"f{i}.py", 1, 1, "function", f"f{i}", "go" if i % 3 == 0 else "python", "x", f"t{i}")
-        for i in range(300)
+        for i in range(3000)
     ]
     store.replace_files([FileState(c.path, "h", 1, 1, "indexed", 1) for c in chunks], chunks)
-    vecs = rng.normal(size=(300, 16)).astype(np.float32)
+    vecs = rng.normal(size=(3000, 16)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     store.add_vectors([embed_hash("ann", c.embed_text) for c in chunks], vecs)
     try:
@@ -88,14 +88,19 @@ def test_the_index_path_of_vector_search_agrees_with_the_exact_scan(
                 (vectors_table("ann") + "_hnsw",),
             ).fetchone()
         assert row == (True,)
+        paths = np.array([c.path for c in chunks])
+        go = np.array([c.language == "go" for c in chunks])
         for q in rng.normal(size=(5, 16)).astype(np.float32):
             q /= np.linalg.norm(q)
+            truth = paths[np.argsort(-(vecs @ q), kind="stable")]
+            # Exact, with the index present: every distance, as numpy computes them.
             store.exact_below = 10**9
-            exact = [h.chunk.path for h in store.vector_search(q, 10)]
+            assert [h.chunk.path for h in store.vector_search(q, 60)] == list(truth[:60])
             exact_go = [h.chunk.path for h in store.vector_search(q, 10, language="go")]
+            assert exact_go == [p for p in truth if go[paths == p][0]][:10]
             store.exact_below = 0
             ann = store.vector_search(q, 10)
-            assert len(set(exact) & {h.chunk.path for h in ann}) >= 9
+            assert len(set(truth[:10]) & {h.chunk.path for h in ann}) >= 8
             assert ann == sorted(ann, key=lambda h: -h.score)
             # A filter the nearest vectors can't fill falls back to the exact scan.
             assert [h.chunk.path for h in store.vector_search(q, 10, language="go")] == exact_go

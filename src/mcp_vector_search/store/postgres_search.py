@@ -118,13 +118,17 @@ def nearest(
             ).fetchall()
         if len(rows) >= limit:
             return [VectorHit(stored_chunk(r), float(r[8])) for r in rows]
+    # Every distance of the project's chunks, then the top k. MATERIALIZED keeps the
+    # planner from answering the ORDER BY with the HNSW index (which would make this
+    # approximate, and return at most hnsw.ef_search rows).
     rows = conn.execute(
         sql.SQL(
-            "SELECT " + COLUMNS + ", -(v.embedding <#> %(q)s::float4[]::vector)"
+            "WITH scored AS MATERIALIZED (SELECT " + COLUMNS + ","
+            " v.embedding <#> %(q)s::float4[]::vector AS d"
             " FROM mvs_chunks c JOIN {vt} v ON v.embed_hash = c.embed_hash"
-            " WHERE c.project_id = %(p)s{lang}"
-            " ORDER BY v.embedding <#> %(q)s::float4[]::vector, c.path, c.start_line"
-            " LIMIT %(limit)s"
+            " WHERE c.project_id = %(p)s{lang})"
+            " SELECT id, path, start_line, end_line, symbol, kind, language, embed_hash, -d"
+            " FROM scored ORDER BY d, path, start_line LIMIT %(limit)s"
         ).format(vt=vectors, lang=where_lang),
         params,
     ).fetchall()
