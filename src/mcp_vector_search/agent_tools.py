@@ -64,6 +64,9 @@ class ProjectTools:
         self._mutex = threading.Lock()
         self._reader: Store | None = None  # the session's reader behind _searcher
         self._searcher: Searcher | None = None
+        self._early = False  # the reader is the writer's copy, until the engine is open
+        self._engine_lock = threading.Lock()
+        self._embedder: Embedder | None = None  # set by the warm-up as soon as it exists
         self.warmed = threading.Event()
         self.model_ready = threading.Event()
         self._model_failed = False
@@ -88,17 +91,11 @@ class ProjectTools:
             self.warmed.set()
 
     def _warm_up(self) -> None:
-        # Warming is only an optimisation: real calls report their own errors.
-        try:  # the store and the search caches first: enough for lexical answers
-            opened = self._open()
-            if opened is not None and not self.session.stop.requested:
-                result = opened[0].search("warm up", limit=1, mode="lexical")
-                index = result.index
-                log.info("index open: %d chunks, %d embedded", index.chunks, index.embedded)
-        except Exception as exc:
-            log.info("index not open yet: %s", exc)
+        # Warming is only an optimisation: real calls report their own errors. The model
+        # first: until the engine is open (seconds: its import alone), searches are
+        # answered from the writer's engine-free copy, which needs only the model.
         try:
-            embedder = self.session.embedder()
+            embedder = self._embedder = self.session.embedder()
             warm = getattr(embedder, "warm", None)
             if warm is not None:
                 warm()
@@ -107,6 +104,14 @@ class ProjectTools:
         except Exception as exc:
             self._model_failed = True
             log.info("model not ready: %s", exc)
+        try:
+            opened = self._open_engine()
+            if opened is not None and not self.session.stop.requested:
+                result = opened[0].search("warm up", limit=1, mode="lexical")
+                index = result.index
+                log.info("index open: %d chunks, %d embedded", index.chunks, index.embedded)
+        except Exception as exc:
+            log.info("index not open yet: %s", exc)
 
     def _open(self) -> tuple[Searcher, Store] | None:
         """The searcher over the session's reader, and that reader; None while no index
@@ -114,17 +119,66 @@ class ProjectTools:
         with self._mutex:
             if self.session.state is State.CLOSED:
                 raise ClosedError("the server is shutting down")
-            renew = False
             if self._searcher is not None and self._reader is not None:
-                if -1 not in self._reader.version():
+                if self._early:
+                    if not self.warmed.is_set():
+                        return self._searcher, self._reader
+                elif -1 not in self._reader.version():
                     return self._searcher, self._reader
-                renew = True  # opened while the writer was still creating tables
+            early = None if self.warmed.is_set() else self._open_early()
+            if early is not None:
+                return early
+        return self._open_engine()
+
+    def _open_early(self) -> tuple[Searcher, Store] | None:
+        """While the warm-up opens the engine: the writer's read copy, when it matches the
+        store. The writer starts only once the warm-up is done, so the copy is exact.
+
+        Nothing here waits on the session (which is busy opening the engine): the model
+        is the one the warm-up made, and the copy needs no engine.
+        """
+        from .store import open_snapshot_reader
+
+        deadline = time.monotonic() + MODEL_WAIT_SECONDS
+        while self._embedder is None and not self.warmed.is_set():
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.01)  # the warm-up makes it first thing (construction is cheap)
+        embedder = self._embedder
+        if embedder is None:
+            return None
+        early = open_snapshot_reader(
+            self.session.config,
+            self.root,
+            model_id=embedder.model_id,
+            dimensions=embedder.dimensions,
+        )
+        if early is None:
+            return None
+        self._reader, self._early = early, True
+        self._searcher = Searcher(early, lambda: embedder)
+        log.info("answering from the read copy while the engine opens")
+        return self._searcher, early
+
+    def _open_engine(self) -> tuple[Searcher, Store] | None:
+        """Open the engine's reader without holding the mutex: early answers go on."""
+        with self._engine_lock:
+            with self._mutex:
+                renew = False
+                if self._searcher is not None and self._reader is not None and not self._early:
+                    if -1 not in self._reader.version():
+                        return self._searcher, self._reader
+                    renew = True  # opened while the writer was still creating tables
             try:
-                self._reader = self.session.reader(renew=renew)
+                reader = self.session.reader(renew=renew)
             except IndexNotFoundError:
                 return None
-            self._searcher = Searcher(self._reader, self.session.embedder)
-            return self._searcher, self._reader
+            with self._mutex:
+                if self.session.state is State.CLOSED:
+                    raise ClosedError("the server is shutting down")
+                self._reader, self._early = reader, False
+                self._searcher = Searcher(reader, self.session.embedder)
+                return self._searcher, reader
 
     def _model_usable(self) -> bool:
         """False while the model is still loading after a short wait (a fresh server)."""

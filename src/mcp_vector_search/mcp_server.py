@@ -222,6 +222,7 @@ class _StdinLines:
 
     def __init__(self, fd: int) -> None:
         self._file = open(fd, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+        self.lines = 0
 
     def __aiter__(self) -> "_StdinLines":
         return self
@@ -230,12 +231,29 @@ class _StdinLines:
         line = await anyio.to_thread.run_sync(self._file.readline, abandon_on_cancel=True)
         if not line:
             raise StopAsyncIteration
+        self.lines += 1
         return line
+
+
+async def _after_handshake(stdin: _StdinLines, start: Callable[[], None]) -> None:
+    """Call `start` once the client has had its `initialize` answer: its next line (the
+    `initialized` notification) has come, or half a second has passed since the first.
+
+    Loading the engine and the model before that would compete with the handshake and
+    `tools/list` for the one interpreter lock, and agents call both at once.
+    """
+    while stdin.lines < 1:
+        await anyio.sleep(0.01)
+    with anyio.move_on_after(0.5):
+        while stdin.lines < 2:
+            await anyio.sleep(0.01)
+    log.info("handshake done: loading the model and the index")
+    start()
 
 
 async def _serve(server: MCPServer, tools: ProjectTools, proto_in: int, proto_out: int) -> None:
     stop = tools.session.stop
-    stdin: Any = _StdinLines(proto_in)
+    stdin = _StdinLines(proto_in)
     stdout = anyio.wrap_file(open(proto_out, "w", encoding="utf-8", closefd=False))  # noqa: SIM115
     lowlevel = server._lowlevel_server  # the SDK's public runner insists on the real stdin
     async with anyio.create_task_group() as tg:
@@ -246,7 +264,10 @@ async def _serve(server: MCPServer, tools: ProjectTools, proto_in: int, proto_ou
             tg.cancel_scope.cancel()
 
         tg.start_soon(cancel_on_stop)
-        async with stdio_server(stdin, stdout) as (read_stream, write_stream):
+        tg.start_soon(_after_handshake, stdin, tools.start)
+        # The SDK only iterates its stdin: our reader stands in for its AsyncFile.
+        lines: Any = stdin
+        async with stdio_server(lines, stdout) as (read_stream, write_stream):
             await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
         tg.cancel_scope.cancel()  # stdin reached EOF
 

@@ -1,8 +1,10 @@
 """The MCP server as a process: stdio claimed, logs on stderr, one shutdown path.
 
-Order matters for the first answer: the session starts loading the index and the model
-in its own threads first, and only then is the MCP SDK imported (a second or two on a
-small machine), so the two overlap. The protocol gets private copies of stdin and
+Order matters for the first answer: the MCP SDK is imported first, alone, and the
+handshake answered; only then do the tools load the model and open the engine (its
+import takes seconds) in their own threads, answering from the writer's engine-free
+copy of the index meanwhile (agent_tools). Imported side by side, the two held
+`initialize` and `tools/list` back for seconds. The protocol gets private copies of stdin and
 stdout, and fds 0/1 point at /dev/null and stderr, so nothing a library prints can
 corrupt the stream. Serving ends on stdin EOF or on SIGINT/SIGTERM (through the
 session's stop token); closing the session then stops and joins every worker. The exit
@@ -86,7 +88,8 @@ def serve_stdio(
     failure: MVSError | None = None
     with signals_to(stop):
         try:
-            tools.start()
+            # The SDK first, with nothing else running: the tools start loading the
+            # engine and the model only after the handshake (mcp_server._after_handshake).
             from .mcp_server import run_stdio
 
             log.info("MCP SDK loaded; serving %s", root)

@@ -513,6 +513,11 @@ class LanceStore:
         """Write the read sidecar for the current version (writer only)."""
         if not self.writable:
             raise StoreError("this store was opened read-only")
+        header = sidecar.read_header(self.index_dir)
+        if header is not None and tuple(header["version"]) == sidecar.table_versions(
+            self.index_dir
+        ):
+            return  # a no-op run: the copy on disk is this very version
         sidecar.publish(self.index_dir, self.sidecar_source())
 
     def contents(self, ids: Sequence[str]) -> dict[str, str]:
