@@ -4,6 +4,7 @@ server, kill -9 mid-write, two writers, and a server restart mid-run."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,6 +88,15 @@ def test_index_search_status_symbol_and_reset(
     assert "Uploader.upload_with_retry" in sym.stdout, sym.stderr
     again = json.loads(run_cli(env, "index", str(sample_project), "--json", "-q").stdout)
     assert again["files_changed"] == 0 and again["vectors_added"] == 0
+    # A teammate's checkout that never indexed searches the shared index as it is.
+    teammate = tmp_path / "teammate" / "proj"
+    shutil.copytree(sample_project, teammate)
+    t_env = {**env, "MVS_INDEX_DIR": str(tmp_path / "teammate-local")}
+    theirs = run_cli(t_env, "--project", str(teammate), "search", "retry upload", "--json")
+    assert theirs.returncode == 0 and not bad_markers(theirs.stderr), theirs.stderr
+    assert json.loads(theirs.stdout)["results"][0]["symbol"] == "Uploader.upload_with_retry"
+    their_status = run_cli(t_env, "--project", str(teammate), "status", "--json")
+    assert json.loads(their_status.stdout)["chunks"] == report["chunks_total"]
     gone = run_cli(env, "--project", str(sample_project), "reset", "--yes")
     assert gone.returncode == 0, gone.stderr
     after = run_cli(env, "--project", str(sample_project), "search", "upload")
