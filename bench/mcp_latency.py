@@ -3,6 +3,8 @@
 
 Talks to `mcp-vector-search mcp PATH` through the SDK's stdio client, as an agent would:
   start     spawn -> initialize -> first search_code answer (median of --starts runs)
+  raw start the same over raw JSON-RPC lines, with tools/list timed on its own and the
+            mode of the first answer (lexical while the model loads; bench/cold.py)
   warm      search_code round trips over stdio once warm and the server's startup pass is
             done: p50, p95, max (--queries calls)
   engine    the same queries answered in-process without the protocol (ProjectTools)
@@ -34,6 +36,7 @@ from typing import Any
 
 import anyio
 
+from cold import mcp_start
 from report import append_section
 from speed import QUERIES as DJANGO_QUERIES
 
@@ -248,7 +251,15 @@ def main() -> int:
         label = f"made-up corpus of {args.files} Python files"
         subprocess.run([*CLI, "index", str(root), "--quiet"], env=env, check=True)
 
-    figures = anyio.run(measure, root, env, args.starts, args.queries)
+    raw = [mcp_start(root, env, QUERIES[n % len(QUERIES)]) for n in range(args.starts)]
+    figures: dict[str, Any] = {
+        f"raw_start_to_{key.removesuffix('_s')}_median_s": round(
+            statistics.median(r[key] for r in raw), 2
+        )
+        for key in ("initialize_s", "tools_list_s", "first_search_s")
+    }
+    figures["raw_first_answer_modes"] = [r["first_mode"] for r in raw]
+    figures.update(anyio.run(measure, root, env, args.starts, args.queries))
     print("in-process engine", file=sys.stderr, flush=True)
     figures.update(engine_latency(root, args.queries))
     print(json.dumps(figures, indent=2))

@@ -11,9 +11,12 @@ Measures, each with the real CLI in a subprocess:
             daemon the first search starts (median of 5 each)
   warm      in-process search p50/p95 over 40 queries
   size      index size on disk
+  cold-start (bench/cold.py) search/lexical/status in a fresh process (median, own peak
+            RSS), MCP spawn -> initialize -> tools/list -> first search_code, and the
+            -X importtime breakdown of search, status and mcp
 and appends the figures to docs/benchmarks.md.
 
-    python bench/speed.py [--skip-full] [--sample-files N]
+    python bench/speed.py [--skip-full] [--reuse] [--cold-only]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from cold import cold_figures
 from report import append_section
 
 HERE = Path(__file__).resolve().parent
@@ -119,6 +123,11 @@ def main() -> int:
         action="store_true",
         help="keep the existing index: skip the fresh lexical and full passes",
     )
+    ap.add_argument(
+        "--cold-only",
+        action="store_true",
+        help="only the cold-start figures, on the existing index (bench/cold.py)",
+    )
     args = ap.parse_args()
 
     root = fetch_django(args.cache)
@@ -127,6 +136,12 @@ def main() -> int:
     figures: dict[str, object] = {}
 
     partial = args.cache / "speed-partial.json"
+    if args.cold_only:
+        figures = cold_figures(root, env, 5, QUERIES[0])
+        print(json.dumps(figures, indent=2))
+        if not args.no_write:
+            append_section("Cold start — Django 5.0.6 sdist", figures=figures)
+        return 0
 
     def note(key: str, value: object) -> None:
         # Saved after every step: a run stopped half way still leaves its figures.
@@ -233,6 +248,7 @@ def main() -> int:
     lat.sort()
     figures["warm_search_p50_ms"] = round(lat[len(lat) // 2], 1)
     figures["warm_search_p95_ms"] = round(lat[int(len(lat) * 0.95) - 1], 1)
+    figures.update(cold_figures(root, env, 5, QUERIES[0]))
     figures["index_size_mib"] = round(
         sum(f.stat().st_size for f in index_dir.rglob("*") if f.is_file()) / 2**20, 1
     )

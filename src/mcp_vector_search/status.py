@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from . import walker
 from .config import Config
@@ -26,13 +26,27 @@ if TYPE_CHECKING:
     from .indexer import Progress
 
 PROGRESS_FILE = "progress.json"
+
+
+class _Counts(Protocol):
+    """What status reads from a store (or from the writer's copy of it)."""
+
+    location: str
+
+    def counts(self) -> tuple[int, int, int]: ...
+    def skipped_counts(self) -> dict[str, int]: ...
+    def file_states(self) -> dict[str, FileState]: ...
+    def size_bytes(self) -> int: ...
+    def close(self) -> None: ...
+
+
 FINISHED_PHASES = frozenset({"done", "idle"})
 
 
 def collect_status(
     root: Path, config: Config, *, stale: bool = True, store: Store | None = None
 ) -> IndexStatus:
-    from .store import index_meta, open_snapshot_reader, open_store, writer_lock
+    from .store import index_meta, open_store, snapshot_summary, writer_lock
 
     index_dir = config.index_path(root)
     meta = index_meta(config, root)
@@ -44,24 +58,24 @@ def collect_status(
     lock = writer_lock(config, root)
     holder = lock.holder()
     progress = read_progress(index_dir)
-    own = store is None
-    if store is None:
+    source: _Counts | None = store
+    if source is None:
         # The writer's copy answers the counts; while a writer runs, a slightly older
         # copy is still the right answer to "how far is it" (the job line says the rest).
-        store = open_snapshot_reader(
+        source = snapshot_summary(
             config, root, model_id=model_id, dimensions=dimensions, stale_ok=holder is not None
         )
-    if store is None:
-        store = open_store(config, root, model_id=model_id, dimensions=dimensions, writable=False)
+    if source is None:
+        source = open_store(config, root, model_id=model_id, dimensions=dimensions, writable=False)
     try:
-        files, chunks, embedded = store.counts()
-        skipped = store.skipped_counts()
-        stale_files = count_stale(root, config, store.file_states()) if stale else None
-        size = store.size_bytes()
-        location = store.location  # the index dir, or the database for a shared store
+        files, chunks, embedded = source.counts()
+        skipped = source.skipped_counts()
+        stale_files = count_stale(root, config, source.file_states()) if stale else None
+        size = source.size_bytes()
+        location = source.location  # the index dir, or the database for a shared store
     finally:
-        if own:
-            store.close()
+        if store is None:
+            source.close()
     indexing = None
     outcome = "complete" if isinstance(last_run, str) else None
     if progress is not None:

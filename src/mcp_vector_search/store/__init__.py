@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from ..config import Config
     from ..lock import Lock
+    from . import sidecar
 
 SCHEMA_VERSION = 1
 
@@ -233,6 +234,20 @@ def open_snapshot_reader(
     )
     return sidecar.open_current(
         index_dir, model_id=model_id, dimensions=dimensions, stale_ok=stale_ok
+    )
+
+
+def snapshot_summary(
+    config: Config, root: Path, *, model_id: str, dimensions: int, stale_ok: bool = False
+) -> sidecar.SidecarSummary | None:
+    """Counts and file states from the writer's copy (as open_snapshot_reader, but
+    without loading the copy's arrays: `status` needs only these)."""
+    if not index_is_local(config):
+        return None
+    from . import sidecar
+
+    return sidecar.open_summary(
+        config.index_path(root), model_id=model_id, dimensions=dimensions, stale_ok=stale_ok
     )
 
 

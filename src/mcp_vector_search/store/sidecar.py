@@ -26,16 +26,17 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from ..records import FileState
 from . import LexicalHit, StoredChunk, VectorHit
 
+if TYPE_CHECKING:
+    import numpy as np
+
 NAME = "sidecar.mvs"
-FORMAT = 1
+FORMAT = 2
 _MAGIC = b"MVSSIDE1"
 _ALIGN = 64
 _TABLES = ("chunks", "files", "vectors")
@@ -119,6 +120,8 @@ def _stem(word: str) -> str:
 
 def _strings(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """A UTF-8 blob and int64 offsets (len + 1)."""
+    import numpy as np
+
     encoded = [v.encode("utf-8", "surrogatepass") for v in values]
     offsets = np.zeros(len(encoded) + 1, np.int64)
     if encoded:
@@ -126,7 +129,30 @@ def _strings(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"".join(encoded), np.uint8), offsets
 
 
+def _ascii_sorted(values: Sequence[str]) -> np.ndarray:
+    import numpy as np
+
+    width = max((len(v) for v in values), default=1) or 1
+    return np.array([v.encode("ascii", "replace") for v in values], dtype=f"S{width}")
+
+
+def _find(sorted_values: np.ndarray, value: str) -> int | None:
+    """The index of `value` in a sorted fixed-width array, or None."""
+    import numpy as np
+
+    try:
+        key = value.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if not len(sorted_values) or len(key) > sorted_values.dtype.itemsize:
+        return None
+    i = int(np.searchsorted(sorted_values, key))
+    return i if i < len(sorted_values) and sorted_values[i] == key else None
+
+
 def _codes(values: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    import numpy as np
+
     table: dict[str, int] = {}
     codes = np.fromiter((table.setdefault(v, len(table)) for v in values), np.int32, len(values))
     return list(table), codes
@@ -134,6 +160,8 @@ def _codes(values: Sequence[str]) -> tuple[list[str], np.ndarray]:
 
 def build(source: Source) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header and the arrays of a sidecar for this source."""
+    import numpy as np
+
     cat = source.catalog
     n = len(cat)
     arrays: dict[str, np.ndarray] = {}
@@ -166,7 +194,13 @@ def build(source: Source) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     arrays["post_doc"] = pair_doc.astype(np.int32)
     arrays["post_tf"] = tf.astype(np.float32)
     arrays["post_off"] = np.searchsorted(pair_stem, np.arange(len(stems) + 1)).astype(np.int64)
-    arrays["term"], arrays["term_off"] = _strings(stems)
+    # Sorted fixed-width arrays (tokens are ASCII: lexical._WORD), searched with
+    # searchsorted; each stored word maps to its stem's term, so a query word seen in the
+    # code needs no stemmer at all (importing one costs more than the whole query).
+    arrays["term"] = _ascii_sorted(stems)
+    words = sorted(w for w, k in zip(source.words, kept, strict=True) if k)
+    arrays["word"] = _ascii_sorted(words)
+    arrays["word_term"] = np.array([stem_id[_stem(w)] for w in words], np.int32)
 
     # Vectors some chunk uses, each once, in the store's order (as its vector search has).
     rows: dict[str, int] = {}
@@ -220,6 +254,8 @@ def build(source: Source) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 def publish(index_dir: Path, source: Source) -> None:
     """Build and atomically replace the sidecar (writer only)."""
+    import numpy as np
+
     header, arrays = build(source)
     layout: dict[str, list[Any]] = {}
     offset = 0
@@ -266,7 +302,66 @@ def read_header(index_dir: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         return None
+    header["_base"] = _data_base(size)
     return header
+
+
+def _data_base(header_size: int) -> int:
+    return -(-(len(_MAGIC) + 8 + header_size) // _ALIGN) * _ALIGN
+
+
+class SidecarSummary:
+    """What `status` reads from a sidecar: counts and file states, without numpy."""
+
+    def __init__(self, index_dir: Path, header: dict[str, Any]) -> None:
+        self.index_dir = index_dir
+        self.location = str(index_dir)
+        self.header = header
+
+    def version(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.header["version"])
+
+    def counts(self) -> tuple[int, int, int]:
+        h = self.header
+        return int(h["files"]), int(h["chunks"]), int(h["embedded"])
+
+    def skipped_counts(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.header["skipped"].items()}
+
+    def file_states(self) -> dict[str, FileState]:
+        _dtype, shape, offset = self.header["arrays"]["files_json"]
+        with open(self.index_dir / NAME, "rb") as fh:
+            fh.seek(int(self.header["_base"]) + int(offset))
+            data = json.loads(fh.read(int(shape[0])))
+        return {p: FileState(p, "", int(v[0]), int(v[1]), str(v[2])) for p, v in data.items()}
+
+    def size_bytes(self) -> int:
+        return _tree_size(self.index_dir)
+
+    def close(self) -> None:
+        pass
+
+
+def open_summary(
+    index_dir: Path, *, model_id: str, dimensions: int, stale_ok: bool = False
+) -> SidecarSummary | None:
+    header = read_header(index_dir)
+    if header is None or not (stale_ok or is_current(header, index_dir)):
+        return None
+    if header.get("model_id") != model_id or header.get("dimensions") != dimensions:
+        return None
+    return SidecarSummary(index_dir, header)
+
+
+def _tree_size(index_dir: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(index_dir):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def is_current(header: Mapping[str, Any], index_dir: Path) -> bool:
@@ -301,6 +396,8 @@ class SidecarStore:
     """The Store protocol's reads over one mapped sidecar; it never changes once open."""
 
     def __init__(self, index_dir: Path) -> None:
+        import numpy as np
+
         self.index_dir = index_dir
         self.location = str(index_dir)
         with open(index_dir / NAME, "rb") as fh:
@@ -323,7 +420,6 @@ class SidecarStore:
         self.dimensions = int(self.header["dimensions"])
         self._catalog: list[StoredChunk] | None = None
         self._row_of: dict[str, int] | None = None
-        self._terms: dict[str, int] | None = None
         self._closed = False
 
     def current(self) -> bool:
@@ -350,14 +446,7 @@ class SidecarStore:
         return dict(read_meta(self.index_dir) or {})
 
     def size_bytes(self) -> int:
-        total = 0
-        for dirpath, _dirs, files in os.walk(self.index_dir):
-            for name in files:
-                try:
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
-                except OSError:
-                    pass
-        return total
+        return _tree_size(self.index_dir)
 
     @staticmethod
     def _text(blob: np.ndarray, offsets: np.ndarray, i: int) -> str:
@@ -398,6 +487,8 @@ class SidecarStore:
         return self._catalog
 
     def _language_mask(self, language: str | None) -> np.ndarray | None:
+        import numpy as np
+
         if language is None:
             return None
         langs: list[str] = self.header["languages"]
@@ -405,22 +496,27 @@ class SidecarStore:
             return np.zeros(len(self._a["language"]), np.bool_)
         return np.asarray(self._a["language"] == langs.index(language), np.bool_)
 
+    def _term_of(self, word: str) -> int | None:
+        w = _find(self._a["word"], word)
+        if w is not None:
+            return int(self._a["word_term"][w])
+        return _find(self._a["term"], _stem(word))
+
     def lexical_search(
         self, terms: Sequence[str], limit: int, language: str | None = None
     ) -> list[LexicalHit]:
+        import numpy as np
+
         n = int(self.header["chunks"])
         if not terms or not n or limit < 1:
             return []
-        if self._terms is None:
-            blob, off = self._a["term"].tobytes(), self._a["term_off"].tolist()
-            self._terms = {blob[off[i] : off[i + 1]].decode(): i for i in range(len(off) - 1)}
         a = self._a
         scores = np.zeros(n, np.float32)
         norm = _K1 * (1 - _B + _B * a["doc_len"] / max(float(self.header["avgdl"]), 1e-9))
         for term in terms:
             if len(term) > _MAX_TOKEN_LENGTH:
                 continue
-            t = self._terms.get(_stem(term.lower()))
+            t = self._term_of(term.lower())
             if t is None:
                 continue
             lo, hi = int(a["post_off"][t]), int(a["post_off"][t + 1])
@@ -447,6 +543,8 @@ class SidecarStore:
     def vector_search(
         self, query: np.ndarray, limit: int, language: str | None = None
     ) -> list[VectorHit]:
+        import numpy as np
+
         matrix = self._a["vectors"]
         if not len(matrix) or limit < 1:
             return []
