@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
-from .records import Hit, RunCounts, Span
+from .records import Activity, Hit, RunCounts, Span
 from .search import MODES
 from .store import StoredChunk
 from .wire import to_json
@@ -81,12 +81,9 @@ class ContextAnswer:
     next_start_line: int | None = None  # where to continue when truncated
 
 
-@dataclass
-class Indexing:
-    phase: str  # waiting_for_lock, scan, lexical, embed, optimize, idle, failed
-    percent: float | None
-    detail: str
-    writer: str  # "this server" or who else holds the writer lock
+@dataclass(frozen=True, slots=True)
+class Indexing(Activity):
+    writer: str = "this server"  # or who else holds the writer lock
 
 
 @dataclass

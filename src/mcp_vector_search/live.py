@@ -33,6 +33,7 @@ from .errors import (
 )
 from .indexer import Indexer, IndexReport, Progress
 from .lifecycle import Session
+from .records import Activity
 from .status import ProgressFile
 
 log = logging.getLogger("mcp_vector_search.live")
@@ -66,15 +67,6 @@ class _YieldToken(StopToken):
     @property
     def requested(self) -> bool:
         return self.event.is_set() or self._outer.requested
-
-
-@dataclass(frozen=True, slots=True)
-class Activity:
-    """What the writer is doing now, for status answers."""
-
-    phase: str  # waiting_for_lock | scan | lexical | embed | optimize | idle | failed
-    percent: float | None = None
-    detail: str = ""
 
 
 class LiveIndex:

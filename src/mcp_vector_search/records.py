@@ -94,6 +94,15 @@ class RunCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class Activity:
+    """What a writer is doing now; the index_status answer adds who the writer is."""
+
+    phase: str  # waiting_for_lock | scan | lexical | embed | optimize | idle | failed
+    percent: float | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class IndexStatus:
     root: str
     index_dir: str
