@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mcp_vector_search.embedding import Embedder, create_embedder, onnx_graph
-from mcp_vector_search.embedding.onnx_minilm import MiniLMEmbedder
+from mcp_vector_search.embedding.onnx_minilm import DEFAULT_PRECISION, MiniLMEmbedder
 from mcp_vector_search.errors import ClosedError, EmbeddingError
 
 pytestmark = pytest.mark.slow
@@ -68,7 +68,10 @@ def test_protocol_and_factory() -> None:
     try:
         assert isinstance(e, MiniLMEmbedder)
         assert isinstance(e, Embedder)
-        assert e.model_id == "sentence-transformers/all-MiniLM-L6-v2"
+        # `minilm` is whichever precision is the default; the id says which.
+        assert e.precision == DEFAULT_PRECISION
+        assert e.model_id == MiniLMEmbedder(precision=DEFAULT_PRECISION).model_id
+        assert e.model_id.startswith("sentence-transformers/all-MiniLM-L6-v2")
         assert (e.dimensions, e.max_tokens) == (384, 256)
     finally:
         e.close()
