@@ -31,11 +31,16 @@ class Config:
     respect_gitignore: bool = True
     index_secrets: bool = False  # .env, private keys, credential files stay out unless True
     model: str = "minilm"  # embedder name, validated by embedding.create_embedder
-    store: str = "lancedb"  # the engine: "lancedb" (embedded, per checkout) or "postgres"
+    # the engine: "lancedb" (embedded, per checkout), "postgres" or "chroma"
+    store: str = "lancedb"
     # postgresql://user:password@host/db for store = "postgres". Kept out of repr: a
     # printed Config must never show the password.
     database_url: str = field(default="", repr=False)
     project: str = ""  # the project's key in a shared database; "" = the root's name
+    # store = "chroma": a local Chroma directory (default <index dir>/chroma), or the URL of
+    # a `chroma run` server (http://host:port), which then holds the vectors.
+    chroma_path: str = ""
+    chroma_url: str = ""
 
     def index_path(self, root: Path) -> Path:
         """The index directory for a project rooted at `root`, absolute and resolved."""
@@ -93,7 +98,7 @@ def _check_str(value: object) -> str:
     return value
 
 
-STORES = ("lancedb", "postgres")
+STORES = ("lancedb", "postgres", "chroma")
 
 
 def _check_choice(value: object, choices: tuple[str, ...]) -> str:
@@ -110,6 +115,18 @@ def _check_url(value: object) -> str:
     text = value.strip()
     if not text.startswith(("postgresql://", "postgres://")):
         raise ValueError("must be a postgresql://... URL")
+    return text
+
+
+def _check_chroma_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, not {_type_name(value)}")
+    text = value.strip().rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("must be an http://host:port URL")
+    if "@" in text:
+        # Never echoed, never stored: credentials belong in the server's auth settings.
+        raise ValueError("must not carry credentials")
     return text
 
 
@@ -137,6 +154,8 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "store": lambda v: _check_choice(v, STORES),
     "database_url": lambda v: _check_url(v),
     "project": _check_str,
+    "chroma_path": _check_str,
+    "chroma_url": lambda v: _check_chroma_url(v),
 }
 assert set(_CHECKS) == set(FIELD_NAMES), "every Config field needs a checker"
 
@@ -191,6 +210,8 @@ _ENV_PARSERS: dict[str, Callable[[str], object]] = {
     "store": lambda s: s.strip(),
     "database_url": lambda s: s.strip(),
     "project": lambda s: s.strip(),
+    "chroma_path": str,
+    "chroma_url": lambda s: s.strip(),
 }
 
 ENV_VARS: dict[str, str] = {ENV_PREFIX + name.upper(): name for name in FIELD_NAMES}

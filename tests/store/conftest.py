@@ -13,7 +13,7 @@ from mcp_vector_search.config import Config, load_config
 from mcp_vector_search.lock import Lock
 from mcp_vector_search.store import Store, open_store, writer_lock
 
-BACKENDS = ["lancedb", "postgres"]
+BACKENDS = ["lancedb", "postgres", "chroma-embedded", "chroma-server"]
 
 
 @dataclass
@@ -63,6 +63,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         # A project of its own per test: the database is shared by the whole session.
         config = replace(
             config, store="postgres", database_url=url, project=f"t-{uuid.uuid4().hex[:12]}"
+        )
+    elif request.param == "chroma-embedded":
+        config = replace(config, store="chroma")
+    elif request.param == "chroma-server":
+        chroma: str = request.getfixturevalue("chroma_url")
+        # A project of its own per test: the server is shared by the whole session.
+        config = replace(
+            config, store="chroma", chroma_url=chroma, project=f"t-{uuid.uuid4().hex[:12]}"
         )
     b = Backend(request.param, config, root, [])
     yield b

@@ -160,13 +160,19 @@ def _git_branch(root: Path) -> str:
     return "(detached)"
 
 
-def _missing_driver(exc: ImportError) -> Exception:
+def _missing_driver(exc: ImportError, store: str = "postgres") -> Exception:
     from ..errors import StoreError
 
+    if store == "chroma":
+        return StoreError(
+            f'store = "chroma" needs the Chroma client ({exc.name} is missing)',
+            hint="pip install 'mcp-vector-search[chroma]'",
+        )
     return StoreError(
         f'store = "postgres" needs the PostgreSQL driver ({exc.name} is missing)',
         hint="pip install 'mcp-vector-search[postgres]'",
     )
+
 
 
 def index_is_local(config: Config) -> bool:
@@ -185,6 +191,19 @@ def open_store(
     rebuild: bool = False,
 ) -> Store:
     """The configured engine's store for the project at `root`."""
+    if config.store == "chroma":
+        try:
+            from . import chroma
+        except ImportError as exc:
+            raise _missing_driver(exc, "chroma") from None
+        return chroma.open_store(
+            config,
+            root,
+            model_id=model_id,
+            dimensions=dimensions,
+            writable=writable,
+            rebuild=rebuild,
+        )
     if config.store == "postgres":
         try:
             from . import postgres
@@ -256,6 +275,10 @@ def index_meta(config: Config, root: Path) -> dict[str, object] | None:
 
     Cheap: for the embedded engine it reads meta.json without importing the engine.
     """
+    if config.store == "chroma":
+        from .chroma_side import read_meta as read_side_meta
+
+        return read_side_meta(config.index_path(root))
     if config.store == "postgres":
         try:
             from . import postgres
@@ -285,6 +308,12 @@ def delete_index(config: Config, root: Path) -> str:
 
     On a shared database only this project and branch go: vectors stay for the others.
     """
+    if config.store == "chroma":
+        try:
+            from . import chroma
+        except ImportError as exc:
+            raise _missing_driver(exc, "chroma") from None
+        return chroma.delete_project(config, root)
     if config.store == "postgres":
         try:
             from . import postgres
