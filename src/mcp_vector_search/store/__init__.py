@@ -174,7 +174,6 @@ def _missing_driver(exc: ImportError, store: str = "postgres") -> Exception:
     )
 
 
-
 def index_is_local(config: Config) -> bool:
     """True when the whole index lives in this checkout's index dir (no one else writes
     it), so a snapshot of the tree can vouch for it without opening the engine."""

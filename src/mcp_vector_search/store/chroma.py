@@ -33,6 +33,7 @@ import chromadb
 import httpx
 import numpy as np
 from chromadb.api import ClientAPI
+from chromadb.api.client import Client
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings
 from chromadb.errors import NotFoundError
@@ -103,7 +104,8 @@ def close_client(client: ClientAPI) -> None:
         for owner in (client, getattr(client, "_admin_client", None))
     ]
     try:
-        client.close()
+        if isinstance(client, Client):
+            client.close()
     except Exception:
         pass  # best effort: nothing is left to write
     for session in sessions:
@@ -219,7 +221,11 @@ class ChromaStore:
             self.name,
             embedding_function=None,
             configuration={"hnsw": {"space": "ip", "ef_search": 200, "ef_construction": 200}},
-            metadata={"project": self.project, "branch": self.branch or "-", "model": self.model_id},
+            metadata={
+                "project": self.project,
+                "branch": self.branch or "-",
+                "model": self.model_id,
+            },
         )
 
     def _get_collection(self) -> Collection | None:
@@ -306,7 +312,7 @@ class ChromaStore:
         col = self._rcol()
         if col is None or limit < 1:
             return []
-        qvec = np.asarray(query, dtype=np.float32).reshape(-1).tolist()
+        qvec = np.asarray(query, dtype=np.float32).reshape(1, -1)
         total = self._chroma("counting vectors", col.count)
         # The nearest vectors first; widen when a filter, or vectors no chunk uses any
         # more (pruned by optimize), leave fewer hits than asked.
@@ -315,7 +321,7 @@ class ChromaStore:
             res = self._chroma(
                 "vector search",
                 lambda n=top: col.query(  # type: ignore[misc]
-                    query_embeddings=[qvec], n_results=n, include=["distances"]
+                    query_embeddings=qvec, n_results=n, include=["distances"]
                 ),
             )
             ids = res["ids"][0]

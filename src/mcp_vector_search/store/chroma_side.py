@@ -146,7 +146,7 @@ class Side:
                 conn.execute("ROLLBACK")
                 raise
 
-    def write(self, doing: str, fn: Callable[[sqlite3.Connection], None]) -> None:
+    def write(self, doing: str, fn: Callable[[sqlite3.Connection], object]) -> None:
         try:
             with self.transaction() as conn:
                 fn(conn)
@@ -161,7 +161,9 @@ class Side:
 
     # ---------------------------------------------------------------- meta
     def meta(self) -> dict[str, object]:
-        rows = self.run("reading the index meta", lambda c: c.execute("SELECT * FROM meta").fetchall())
+        rows = self.run(
+            "reading the index meta", lambda c: c.execute("SELECT * FROM meta").fetchall()
+        )
         return {str(k): json.loads(v) for k, v in rows}
 
     def set_meta(self, values: dict[str, object]) -> None:
@@ -298,12 +300,15 @@ class Side:
 
     def mirrored_hashes(self) -> set[str]:
         rows = self.run(
-            "reading vector hashes", lambda c: c.execute("SELECT embed_hash FROM vectors").fetchall()
+            "reading vector hashes",
+            lambda c: c.execute("SELECT embed_hash FROM vectors").fetchall(),
         )
         return {str(r[0]) for r in rows}
 
     # ---------------------------------------------------------------- writes
-    def replace_files(self, model_id: str, states: Sequence[FileState], chunks: Sequence[Chunk]) -> None:
+    def replace_files(
+        self, model_id: str, states: Sequence[FileState], chunks: Sequence[Chunk]
+    ) -> None:
         unique: dict[str, Chunk] = {}
         for ch in chunks:
             unique.setdefault(chunk_id(ch), ch)  # two identical chunks at one span: one row
@@ -421,7 +426,8 @@ def _delete_chunks(c: sqlite3.Connection, paths: list[str]) -> None:
     for part in _parts(paths):
         marks = ",".join("?" * len(part))
         c.execute(
-            f"DELETE FROM chunk_fts WHERE rowid IN (SELECT rid FROM chunks WHERE path IN ({marks}))",
+            "DELETE FROM chunk_fts WHERE rowid IN"
+            f" (SELECT rid FROM chunks WHERE path IN ({marks}))",
             part,
         )
         c.execute(f"DELETE FROM chunks WHERE path IN ({marks})", part)
