@@ -1,0 +1,193 @@
+"""What only the Chroma store promises: the CLI unchanged on it (embedded and against a
+real `chroma run` server), kill -9 mid-write converging, a server that is down or stops
+mid-run as one clear line, and native panics mapped at the boundary."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mcp_vector_search.config import Config, load_config
+from mcp_vector_search.errors import StoreError
+from mcp_vector_search.store import open_store
+from mcp_vector_search.store.chroma import call
+from tests.conftest import _free_port, start_chroma_server, stop_chroma_server
+from tests.crashkit import (
+    Fingerprint,
+    bad_markers,
+    cli_env,
+    make_corpus,
+    progress_is,
+    run_cli,
+    start_index,
+    wait_for,
+)
+
+MODES = ["embedded", "server"]
+
+
+def chroma_env(index_dir: Path, home: Path, url: str, project: str) -> dict[str, str]:
+    env = cli_env(index_dir, home=home)
+    env.update({"MVS_STORE": "chroma", "MVS_PROJECT": project})
+    if url:
+        env["MVS_CHROMA_URL"] = url
+    return env
+
+
+def chroma_config(root: Path, index_dir: Path, url: str, project: str) -> Config:
+    base = load_config(root, env={"MVS_MODEL": "fake"}, user_config=root / "none.toml")
+    return replace(base, store="chroma", chroma_url=url, project=project, index_dir=str(index_dir))
+
+
+def fingerprint(config: Config, root: Path) -> Fingerprint:
+    """crashkit's fingerprint, read through the seam (vectors have one id per hash)."""
+    from mcp_vector_search.embedding.fake import FakeEmbedder
+
+    e = FakeEmbedder()
+    store = open_store(config, root, model_id=e.model_id, dimensions=e.dimensions, writable=False)
+    try:
+        catalog, states = store.chunk_catalog(), store.file_states()
+        missing = set(store.missing_vector_hashes())
+    finally:
+        store.close()
+    ids = [c.id for c in catalog]
+    indexed = {p for p, s in states.items() if s.status == "indexed"}
+    with_chunks = {c.path for c in catalog}
+    return Fingerprint(
+        chunks=frozenset((c.path, c.start_line, c.end_line, c.id) for c in catalog),
+        files=frozenset((p, s.status, s.file_hash) for p, s in states.items()),
+        duplicate_chunks=len(ids) - len(set(ids)),
+        orphan_chunks=sum(1 for c in catalog if c.path not in indexed),
+        missing_chunks=sum(
+            1
+            for p, s in states.items()
+            if s.status == "indexed" and s.chunks and p not in with_chunks
+        ),
+        missing_vectors=sum(1 for c in catalog if c.embed_hash in missing),
+        duplicate_vectors=0,
+    )
+
+
+@pytest.fixture(params=MODES)
+def mode_url(request: pytest.FixtureRequest) -> str:
+    """"" for the embedded client, else the session's server URL."""
+    if request.param == "embedded":
+        return ""
+    url: str = request.getfixturevalue("chroma_url")
+    return url
+
+
+def test_index_search_status_symbol_and_reset(
+    sample_project: Path, tmp_path: Path, mode_url: str
+) -> None:
+    env = chroma_env(tmp_path / "idx", tmp_path, mode_url, f"cli-{uuid.uuid4().hex[:8]}")
+    first = run_cli(env, "index", str(sample_project), "--json", "--quiet")
+    assert first.returncode == 0 and not bad_markers(first.stderr), first.stderr
+    report = json.loads(first.stdout)
+    assert report["chunks_total"] == report["embedded_total"] > 0
+    found = run_cli(env, "--project", str(sample_project), "search", "retry upload", "--json")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["results"][0]["symbol"] == "Uploader.upload_with_retry"
+    lexical = run_cli(
+        env, "--project", str(sample_project), "search", "upload_with_retry", "--mode", "lexical"
+    )
+    assert "Uploader.upload_with_retry" in lexical.stdout, lexical.stderr
+    status = run_cli(env, "--project", str(sample_project), "status", "--json")
+    data = json.loads(status.stdout)
+    assert data["chunks"] == data["embedded"] == report["chunks_total"]
+    assert data["stale_files"] == 0 and data["indexing"] is None
+    sym = run_cli(env, "--project", str(sample_project), "symbol", "upload_with_retry")
+    assert "Uploader.upload_with_retry" in sym.stdout, sym.stderr
+    again = json.loads(run_cli(env, "index", str(sample_project), "--json", "-q").stdout)
+    assert again["files_changed"] == 0 and again["vectors_added"] == 0
+    gone = run_cli(env, "--project", str(sample_project), "reset", "--yes")
+    assert gone.returncode == 0, gone.stderr
+    after = run_cli(env, "--project", str(sample_project), "search", "upload")
+    assert after.returncode == 3 and not bad_markers(after.stderr), after.stderr
+
+
+def test_kill_9_mid_write_then_the_rerun_converges(tmp_path: Path, mode_url: str) -> None:
+    root = make_corpus(tmp_path / "proj", files=300, functions=2)
+    project = f"kill-{uuid.uuid4().hex[:8]}"
+    idx = tmp_path / "idx"
+    env = chroma_env(idx, tmp_path, mode_url, project)
+    config = chroma_config(root, idx, mode_url, project)
+    # While chunks are written (lexical), then while vectors are (embed).
+    for phase, minimum in (("lexical", 1), ("embed", 1)):
+        proc = start_index(root, env)
+        assert wait_for(proc, progress_is(idx, phase, minimum), timeout=120), proc.communicate()
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        assert not fingerprint(config, root).broken()
+        found = run_cli(env, "--project", str(root), "search", "archive the ledger", "--json")
+        assert found.returncode == 0 and not bad_markers(found.stderr), found.stderr
+    rerun = run_cli(env, "index", str(root), "--quiet")
+    assert rerun.returncode == 0 and not bad_markers(rerun.stderr), rerun.stderr
+    # A clean run of the same tree, in an index (and project) of its own, is the reference.
+    ref_idx = tmp_path / "ref"
+    clean = run_cli(chroma_env(ref_idx, tmp_path, mode_url, project + "-ref"), "index", str(root))
+    assert clean.returncode == 0, clean.stderr
+    reference = fingerprint(chroma_config(root, ref_idx, mode_url, project + "-ref"), root)
+    mine = fingerprint(config, root)
+    assert mine == reference, mine.diff(reference)
+    assert not reference.problems()
+
+
+def test_a_server_that_is_down_is_one_clear_line(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    config = chroma_config(tmp_path, tmp_path / "idx", url, "down")
+    with pytest.raises(StoreError) as info:
+        open_store(config, tmp_path, model_id="m", dimensions=4, writable=True)
+    assert str(info.value).startswith(f"cannot reach the Chroma server at {url}")
+    assert "\n" not in str(info.value) and "chroma run" in (info.value.hint or "")
+    env = chroma_env(tmp_path / "idx2", tmp_path, url, "down")
+    proc = run_cli(env, "index", str(make_corpus(tmp_path / "p", files=2)), "--quiet")
+    assert proc.returncode == 6 and not bad_markers(proc.stderr), proc.stderr
+    assert "cannot reach the Chroma server" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2, proc.stderr
+
+
+def test_a_server_stopped_mid_run_is_a_clear_error_and_the_next_run_converges(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "server"
+    data.mkdir()
+    port = _free_port()
+    server, url = start_chroma_server(data, port)
+    root = make_corpus(tmp_path / "proj", files=600, functions=2)
+    idx = tmp_path / "idx"
+    env = chroma_env(idx, tmp_path, url, "restart")
+    config = chroma_config(root, idx, url, "restart")
+    try:
+        proc = start_index(root, env)
+        assert wait_for(proc, progress_is(idx, "embed", 1), timeout=120), proc.communicate()
+        stop_chroma_server(server)
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 6 and not bad_markers(err), err
+        assert "cannot reach the Chroma server" in err and len(err.strip().splitlines()) <= 2
+        server, _ = start_chroma_server(data, port)  # the same data, the same address
+        rerun = run_cli(env, "index", str(root), "--quiet")
+        assert rerun.returncode == 0 and not bad_markers(rerun.stderr), rerun.stderr
+        assert not fingerprint(config, root).problems()
+    finally:
+        stop_chroma_server(server)
+
+
+def test_a_native_panic_is_caught_by_type_at_the_boundary() -> None:
+    # PyO3 raises pyo3_runtime.PanicException (a BaseException); the boundary knows it
+    # by the identity of its type, so one of that module and name stands in for it.
+    panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+
+    def boom() -> None:
+        raise panic("index out of bounds")
+
+    with pytest.raises(StoreError, match="native panic in pyo3_runtime"):
+        call("", "vector search", boom)
+    with pytest.raises(KeyboardInterrupt):
+        call("", "vector search", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
