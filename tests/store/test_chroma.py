@@ -16,15 +16,17 @@ from mcp_vector_search.config import Config, load_config
 from mcp_vector_search.errors import StoreError
 from mcp_vector_search.store import open_store
 from mcp_vector_search.store.chroma import call
-from tests.conftest import _free_port, start_chroma_server, stop_chroma_server
 from tests.crashkit import (
     Fingerprint,
     bad_markers,
     cli_env,
+    free_port,
     make_corpus,
     progress_is,
     run_cli,
+    start_chroma_server,
     start_index,
+    stop_chroma_server,
     wait_for,
 )
 
@@ -75,7 +77,7 @@ def fingerprint(config: Config, root: Path) -> Fingerprint:
 
 @pytest.fixture(params=MODES)
 def mode_url(request: pytest.FixtureRequest) -> str:
-    """"" for the embedded client, else the session's server URL."""
+    """ "" for the embedded client, else the session's server URL."""
     if request.param == "embedded":
         return ""
     url: str = request.getfixturevalue("chroma_url")
@@ -140,7 +142,7 @@ def test_kill_9_mid_write_then_the_rerun_converges(tmp_path: Path, mode_url: str
 
 
 def test_a_server_that_is_down_is_one_clear_line(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     config = chroma_config(tmp_path, tmp_path / "idx", url, "down")
     with pytest.raises(StoreError) as info:
         open_store(config, tmp_path, model_id="m", dimensions=4, writable=True)
@@ -158,7 +160,7 @@ def test_a_server_stopped_mid_run_is_a_clear_error_and_the_next_run_converges(
 ) -> None:
     data = tmp_path / "server"
     data.mkdir()
-    port = _free_port()
+    port = free_port()
     server, url = start_chroma_server(data, port)
     root = make_corpus(tmp_path / "proj", files=600, functions=2)
     idx = tmp_path / "idx"
