@@ -26,6 +26,8 @@ interpreter hasn't run any of our code) to the end of the work it has left.
     python bench/chaos.py [--interrupts 50] [--kills 10] [--real 3] [--seed N] [--no-write]
     python bench/chaos.py --store postgres   # the same against PostgreSQL (a throwaway
                                              # local server unless MVS_DATABASE_URL is set)
+    python bench/chaos.py --store chroma     # Chroma embedded; chroma-server: a `chroma run`
+                                             # on loopback unless MVS_CHROMA_URL is set
 
 The default run takes about 15 minutes on 2 quiet cores (30/6/3 took 8.5 minutes at load
 1.3); `--interrupts 100 --kills 20` about an hour under load. Figures are appended to
@@ -89,6 +91,11 @@ class Engine:
         if self.store == "postgres":
             env["MVS_STORE"], env["MVS_DATABASE_URL"] = "postgres", self.url
             env["MVS_PROJECT"] = f"chaos-{self.tag}-{index_dir.name}"
+        if self.store.startswith("chroma"):
+            env["MVS_STORE"] = "chroma"
+        if self.store == "chroma-server":
+            env["MVS_CHROMA_URL"] = self.url
+            env["MVS_PROJECT"] = f"chaos-{self.tag}-{index_dir.name}"
         return env
 
     def config(self, index_dir: Path, root: Path | None = None, model: str = "fake") -> Config:
@@ -96,7 +103,7 @@ class Engine:
 
     def wipe(self, index_dir: Path, root: Path | None = None) -> None:
         shutil.rmtree(index_dir, ignore_errors=True)
-        if self.store == "postgres":
+        if self.store in ("postgres", "chroma-server"):
             config = self.config(index_dir, root)
             lock = writer_lock(config, root or self.root)
             lock.acquire(wait=True, timeout=60)
@@ -104,6 +111,7 @@ class Engine:
                 delete_index(config, root or self.root)
             finally:
                 lock.release()
+            shutil.rmtree(index_dir, ignore_errors=True)  # the chroma lock's file
 
     def writing(self, index_dir: Path) -> Callable[[], bool]:
         """A ready() for wait_for: true while the store is in the middle of a write."""
@@ -123,6 +131,11 @@ class Engine:
                 )
 
             return active
+        if self.store.startswith("chroma"):
+            # A commit of the sidecar (chunks, files, the vector mirror) grows its WAL;
+            # embedded, Chroma's own files change as it writes vectors.
+            first = chroma_files(index_dir)
+            return lambda: chroma_files(index_dir) != first
         before = data_files(index_dir)
         return lambda: data_files(index_dir) > before
 
@@ -266,6 +279,18 @@ def data_files(index_dir: Path) -> int:
         except OSError:
             pass
     return n
+
+
+def chroma_files(index_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for dirpath, _dirs, files in os.walk(index_dir):
+        for name in files:
+            try:
+                st = os.stat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            out.append((os.path.join(dirpath, name), st.st_size, st.st_mtime_ns))
+    return tuple(sorted(out))
 
 
 def chain(
@@ -444,7 +469,9 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, default=None, help="default: Django's django/")
     ap.add_argument("--work", type=Path, default=None, help="where the indexes go")
     ap.add_argument("--no-write", action="store_true", help="don't append to benchmarks.md")
-    ap.add_argument("--store", default="lancedb", choices=["lancedb", "postgres"])
+    ap.add_argument(
+        "--store", default="lancedb", choices=["lancedb", "postgres", "chroma", "chroma-server"]
+    )
     ap.add_argument("--database-url", default=None, help="postgres (default: a throwaway one)")
     args = ap.parse_args()
     if args.store == "postgres":
@@ -452,7 +479,25 @@ def main() -> int:
 
         with database_url(args.database_url) as url:
             return chaos(args, url)
+    if args.store == "chroma-server":
+        return chaos_on_chroma_server(args)
     return chaos(args, "")
+
+
+def chaos_on_chroma_server(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from tests.crashkit import start_chroma_server, stop_chroma_server
+
+    own = os.environ.get("MVS_CHROMA_URL", "").strip()
+    if own:
+        return chaos(args, own)
+    with tempfile.TemporaryDirectory(prefix="mvs-chaos-chroma-") as tmp:
+        proc, url = start_chroma_server(Path(tmp))
+        try:
+            return chaos(args, url)
+        finally:
+            stop_chroma_server(proc)
 
 
 def chaos(args: argparse.Namespace, url: str) -> int:

@@ -17,9 +17,9 @@ from mcp_vector_search.errors import StoreError
 from mcp_vector_search.store import open_store
 from mcp_vector_search.store.chroma import call
 from tests.crashkit import (
-    Fingerprint,
     bad_markers,
     cli_env,
+    fingerprint_of,
     free_port,
     make_corpus,
     progress_is,
@@ -44,35 +44,6 @@ def chroma_env(index_dir: Path, home: Path, url: str, project: str) -> dict[str,
 def chroma_config(root: Path, index_dir: Path, url: str, project: str) -> Config:
     base = load_config(root, env={"MVS_MODEL": "fake"}, user_config=root / "none.toml")
     return replace(base, store="chroma", chroma_url=url, project=project, index_dir=str(index_dir))
-
-
-def fingerprint(config: Config, root: Path) -> Fingerprint:
-    """crashkit's fingerprint, read through the seam (vectors have one id per hash)."""
-    from mcp_vector_search.embedding.fake import FakeEmbedder
-
-    e = FakeEmbedder()
-    store = open_store(config, root, model_id=e.model_id, dimensions=e.dimensions, writable=False)
-    try:
-        catalog, states = store.chunk_catalog(), store.file_states()
-        missing = set(store.missing_vector_hashes())
-    finally:
-        store.close()
-    ids = [c.id for c in catalog]
-    indexed = {p for p, s in states.items() if s.status == "indexed"}
-    with_chunks = {c.path for c in catalog}
-    return Fingerprint(
-        chunks=frozenset((c.path, c.start_line, c.end_line, c.id) for c in catalog),
-        files=frozenset((p, s.status, s.file_hash) for p, s in states.items()),
-        duplicate_chunks=len(ids) - len(set(ids)),
-        orphan_chunks=sum(1 for c in catalog if c.path not in indexed),
-        missing_chunks=sum(
-            1
-            for p, s in states.items()
-            if s.status == "indexed" and s.chunks and p not in with_chunks
-        ),
-        missing_vectors=sum(1 for c in catalog if c.embed_hash in missing),
-        duplicate_vectors=0,
-    )
 
 
 @pytest.fixture(params=MODES)
@@ -126,7 +97,7 @@ def test_kill_9_mid_write_then_the_rerun_converges(tmp_path: Path, mode_url: str
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL
-        assert not fingerprint(config, root).broken()
+        assert not fingerprint_of(config, root).broken()
         found = run_cli(env, "--project", str(root), "search", "archive the ledger", "--json")
         assert found.returncode == 0 and not bad_markers(found.stderr), found.stderr
     rerun = run_cli(env, "index", str(root), "--quiet")
@@ -135,8 +106,8 @@ def test_kill_9_mid_write_then_the_rerun_converges(tmp_path: Path, mode_url: str
     ref_idx = tmp_path / "ref"
     clean = run_cli(chroma_env(ref_idx, tmp_path, mode_url, project + "-ref"), "index", str(root))
     assert clean.returncode == 0, clean.stderr
-    reference = fingerprint(chroma_config(root, ref_idx, mode_url, project + "-ref"), root)
-    mine = fingerprint(config, root)
+    reference = fingerprint_of(chroma_config(root, ref_idx, mode_url, project + "-ref"), root)
+    mine = fingerprint_of(config, root)
     assert mine == reference, mine.diff(reference)
     assert not reference.problems()
 
@@ -178,7 +149,7 @@ def test_a_server_stopped_mid_run_is_a_clear_error_and_the_next_run_converges(
         server, _ = start_chroma_server(data, port)  # the same data, the same address
         rerun = run_cli(env, "index", str(root), "--quiet")
         assert rerun.returncode == 0 and not bad_markers(rerun.stderr), rerun.stderr
-        assert not fingerprint(config, root).problems()
+        assert not fingerprint_of(config, root).problems()
     finally:
         stop_chroma_server(server)
 
@@ -195,3 +166,47 @@ def test_a_native_panic_is_caught_by_type_at_the_boundary() -> None:
         call("", "vector search", boom)
     with pytest.raises(KeyboardInterrupt):
         call("", "vector search", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+
+_WRITER = """
+import sys
+import numpy as np
+from pathlib import Path
+from dataclasses import replace
+from mcp_vector_search.config import load_config
+from mcp_vector_search.records import Chunk, FileState
+from mcp_vector_search.store import embed_hash, open_store
+
+root, i = Path(sys.argv[1]), int(sys.argv[2])
+config = replace(load_config(root, env={}, user_config=root / "none.toml"), store="chroma")
+store = open_store(config, root, model_id="m", dimensions=4, writable=True)
+c = Chunk(f"f{i}.py", 1, 1, "function", f"f{i}", "python", f"def f{i}(): pass", f"e{i}")
+store.replace_files([FileState(c.path, "h", 1, 1, "indexed", 1)], [c])
+store.add_vectors([embed_hash("m", c.embed_text)], np.eye(4, dtype=np.float32)[i : i + 1])
+store.close()
+"""
+
+
+def test_an_embedded_reader_sees_vectors_another_process_wrote_later(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    def write(i: int) -> None:
+        subprocess.run([sys.executable, "-c", _WRITER, str(tmp_path), str(i)], check=True)
+
+    write(0)
+    config = replace(
+        load_config(tmp_path, env={}, user_config=tmp_path / "none.toml"), store="chroma"
+    )
+    reader = open_store(config, tmp_path, model_id="m", dimensions=4, writable=False)
+    try:
+        query = np.eye(4, dtype=np.float32)[1]
+        assert [h.chunk.path for h in reader.vector_search(query, 5)] == ["f0.py"]
+        write(1)  # the search daemon's case: a long-lived reader, a later `mvs index`
+        hits = reader.vector_search(query, 5)
+        assert [h.chunk.path for h in hits] == ["f1.py", "f0.py"]
+        assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    finally:
+        reader.close()

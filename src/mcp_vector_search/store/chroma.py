@@ -163,6 +163,7 @@ class ChromaStore:
         self._client: ClientAPI | None = None
         self._col: Collection | None = None
         self._catalog: tuple[int, list[StoredChunk]] | None = None
+        self._seen_vectors = (-1, -1)
         if not writable and not side_path(self.index_dir).exists():
             raise IndexNotFoundError(f"no index at {self.index_dir}")
         self._side = Side(self.index_dir, writable=writable)
@@ -210,6 +211,7 @@ class ChromaStore:
                 # this point left no index, and the next run starts it again).
                 self._side.set_meta(self._meta)
         else:
+            self._seen_vectors = self._side.mirror_stamp()
             self._col = self._chroma("opening the collection", self._get_collection)
 
     def _connect(self) -> ClientAPI:
@@ -238,6 +240,19 @@ class ChromaStore:
         if self._client is None:
             raise ClosedError("the index store is closed")
         return self._client
+
+    def _refresh(self, seen: tuple[int, int]) -> None:
+        """Open the embedded client again: a PersistentClient keeps the vectors it loaded
+        and never sees another process's later writes (measured: a reader opened before a
+        writer process added a vector kept answering without it), so a reader that sees
+        the mirror change reopens. A writer in this process shares the client's system,
+        which is current, so then the reopen is cheap and changes nothing."""
+        client, self._client, self._col = self._client, None, None
+        if client is not None:
+            close_client(client)
+        self._client = self._chroma("connecting", self._connect)
+        self._col = self._chroma("opening the collection", self._get_collection)
+        self._seen_vectors = seen
 
     def _reconcile(self) -> None:
         """Make the sidecar's mirror equal to the collection when their counts differ."""
@@ -274,6 +289,10 @@ class ChromaStore:
     def _rcol(self) -> Collection | None:
         if self._closed:
             raise ClosedError("the index store is closed")
+        if not self.writable and self.path is not None:
+            seen = self._side.mirror_stamp()
+            if seen != self._seen_vectors:
+                self._refresh(seen)
         if self._col is None and not self.writable:
             # A reader opened before the first vector was written: look again.
             self._col = self._chroma("opening the collection", self._get_collection)

@@ -298,6 +298,14 @@ class Side:
         )
         return {str(r[0]) for r in rows}
 
+    def mirror_stamp(self) -> tuple[int, int]:
+        """Changes whenever a vector is mirrored or forgotten (count, newest rowid)."""
+        row = self.run(
+            "counting vectors",
+            lambda c: c.execute("SELECT count(*), coalesce(max(rowid), 0) FROM vectors").fetchone(),
+        )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     def mirrored_hashes(self) -> set[str]:
         rows = self.run(
             "reading vector hashes",
