@@ -210,3 +210,24 @@ def test_an_embedded_reader_sees_vectors_another_process_wrote_later(tmp_path: P
         assert hits[0].score == pytest.approx(1.0, abs=1e-5)
     finally:
         reader.close()
+
+
+def test_reset_drops_the_collection_of_an_embedded_chroma_outside_the_index(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    from mcp_vector_search.store import delete_index
+    from mcp_vector_search.store.chroma import close_client, connect
+
+    outside = tmp_path / "shared-chroma"
+    config = replace(chroma_config(tmp_path, tmp_path / "idx", "", "ext"), chroma_path=str(outside))
+    store = open_store(config, tmp_path, model_id="m", dimensions=4, writable=True)
+    store.add_vectors(["h"], np.eye(4, dtype=np.float32)[:1])
+    store.close()
+    assert "ext" in delete_index(config, tmp_path)
+    client = connect("", outside)
+    try:
+        assert client.list_collections() == []
+    finally:
+        close_client(client)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -164,6 +165,9 @@ class ChromaStore:
         self._col: Collection | None = None
         self._catalog: tuple[int, list[StoredChunk]] | None = None
         self._seen_vectors = (-1, -1)
+        # Held around every use of the client: a reader's refresh replaces it, and no
+        # other thread may be half way through a query on the old one then.
+        self._mutex = threading.RLock()
         if not writable and not side_path(self.index_dir).exists():
             raise IndexNotFoundError(f"no index at {self.index_dir}")
         self._side = Side(self.index_dir, writable=writable)
@@ -275,9 +279,10 @@ class ChromaStore:
 
     # ---------------------------------------------------------------- plumbing
     def _chroma(self, doing: str, fn: Callable[[], T]) -> T:
-        if self._closed:
-            raise ClosedError("the index store is closed")
-        return call(self.url, doing, fn)
+        with self._mutex:
+            if self._closed:
+                raise ClosedError("the index store is closed")
+            return call(self.url, doing, fn)
 
     def _wcol(self) -> Collection:
         if not self.writable:
@@ -327,6 +332,12 @@ class ChromaStore:
 
     def vector_search(
         self, query: np.ndarray, limit: int, language: str | None = None
+    ) -> list[VectorHit]:
+        with self._mutex:
+            return self._vector_search(query, limit, language)
+
+    def _vector_search(
+        self, query: np.ndarray, limit: int, language: str | None
     ) -> list[VectorHit]:
         col = self._rcol()
         if col is None or limit < 1:
@@ -453,6 +464,10 @@ class ChromaStore:
         self._catalog = None
 
     def close(self) -> None:
+        with self._mutex:
+            self._close()
+
+    def _close(self) -> None:
         if self._closed:
             return
         self._closed = True
@@ -479,13 +494,18 @@ def open_store(
 
 
 def delete_project(config: Config, root: Path) -> str:
-    """Drop this project's collections on a server (every model's, by metadata); the
-    local sidecar and an embedded Chroma under the index dir go with the index dir."""
+    """Drop this project's collections (every model's, found by their metadata) on a
+    server or in an embedded Chroma outside the index dir; the local sidecar, and an
+    embedded Chroma under the index dir, go with the index dir."""
     project, branch = project_identity(config, root)
-    if not config.chroma_url:
-        return str(config.index_path(root))
     url = config.chroma_url
-    client = call(url, "connecting", lambda: connect(url, None))
+    path = None if url else chroma_dir(config, root)
+    index_dir = config.index_path(root)
+    if path is not None and (path == index_dir or index_dir in path.parents):
+        return str(index_dir)
+    if path is not None and not path.exists():
+        return str(index_dir)
+    client = call(url, "connecting", lambda: connect(url, path))
     try:
         for col in call(url, "listing collections", client.list_collections):
             meta = col.metadata or {}
@@ -493,7 +513,8 @@ def delete_project(config: Config, root: Path) -> str:
                 call(url, "deleting the index", lambda n=col.name: client.delete_collection(n))  # type: ignore[misc]
     finally:
         close_client(client)
-    return f"project {project!r} (branch {branch or '-'!r}) on Chroma at {config.chroma_url}"
+    where = f"Chroma at {url}" if url else str(path)
+    return f"project {project!r} (branch {branch or '-'!r}) in {where} and {index_dir}"
 
 
 __all__ = ["ChromaStore", "chroma_dir", "delete_project", "open_store"]
