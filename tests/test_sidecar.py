@@ -169,3 +169,13 @@ def test_reopening_for_write_keeps_readers_safe(indexed: tuple[Path, LanceStore]
     assert side.counts()[1] == again.counts()[1]
     assert side.contents_of(side.chunk_catalog()[:3])
     again.close()
+
+
+def test_a_rebuilt_table_never_passes_for_the_old_one(indexed: tuple[Path, LanceStore]) -> None:
+    index_dir, store = indexed
+    header = sidecar.read_header(index_dir)
+    assert header is not None and sidecar.is_current(header, index_dir)
+    # Versions restart at 1 in a table made again: its directory is what tells them apart.
+    assert not sidecar.is_current({**header, "tables": [-5, -5, -5]}, index_dir)
+    store.reset()
+    assert sidecar.read_header(index_dir) is None  # the writer removes it before it drops

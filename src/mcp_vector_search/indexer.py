@@ -23,7 +23,7 @@ from .cancel import StopToken
 from .chunking import chunk_source
 from .config import Config
 from .embedding import Embedder
-from .errors import DiskFullError, StoreError
+from .errors import DiskFullError
 from .records import INDEXED, Chunk, FileState, RunCounts
 from .store import Store
 
@@ -222,8 +222,10 @@ class Indexer:
             publish()
         except DiskFullError:
             raise
-        except StoreError as exc:
-            log.warning("read sidecar not refreshed: %s", exc)
+        except Exception as exc:
+            # An optimisation must never fail a run (readers fall back to the engine);
+            # the type is in the log line for the bug report.
+            log.warning("read sidecar not refreshed: %s: %s", type(exc).__name__, exc)
             return
         self._published, self._published_at = version, time.monotonic()
 

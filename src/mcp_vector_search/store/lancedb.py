@@ -175,6 +175,7 @@ class LanceStore:
             self._migrate()
 
     def _wipe_tables(self) -> None:
+        sidecar.remove(self.index_dir)  # first: it must never vouch for new tables
         with mapped_errors(StoreError, "dropping the old index"):
             db = lancedb.connect(str(self.index_dir))
             for name in db.list_tables().tables:
@@ -730,6 +731,7 @@ class LanceStore:
 
     def reset(self, *, keep_vectors: bool = True) -> None:
         names = ["chunks", "files"] + ([] if keep_vectors else ["vectors"])
+        sidecar.remove(self.index_dir)
         with self._writing("resetting the index"):
             for name in names:
                 if name in self._tables:

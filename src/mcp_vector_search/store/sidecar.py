@@ -74,6 +74,18 @@ def table_versions(index_dir: Path) -> tuple[int, ...]:
     return tuple(out)
 
 
+def table_identity(index_dir: Path) -> list[int]:
+    """The inode of each table's directory: a table dropped and made again (a rebuild)
+    restarts its versions at 1, and must not pass for the one the copy was made from."""
+    out = []
+    for name in _TABLES:
+        try:
+            out.append(os.stat(index_dir / f"{name}.lance").st_ino)
+        except OSError:
+            out.append(-1)
+    return out
+
+
 # ------------------------------------------------------------------ building
 @dataclass(slots=True)
 class Source:
@@ -276,6 +288,7 @@ def publish(index_dir: Path, source: Source) -> None:
         layout[name] = [arr.dtype.str, list(arr.shape), offset]
         offset += arr.nbytes
     header["arrays"] = layout
+    header["tables"] = table_identity(index_dir)
     header["data_bytes"] = offset
     head = json.dumps(header, separators=(",", ":")).encode()
     prefix = _MAGIC + struct.pack("<Q", len(head)) + head
@@ -297,7 +310,10 @@ def publish(index_dir: Path, source: Source) -> None:
 
 
 def remove(index_dir: Path) -> None:
-    (index_dir / NAME).unlink(missing_ok=True)
+    try:
+        (index_dir / NAME).unlink(missing_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot remove {index_dir / NAME}: {exc}") from exc
 
 
 # ------------------------------------------------------------------ reading
@@ -380,6 +396,8 @@ def is_current(header: Mapping[str, Any], index_dir: Path) -> bool:
     """The copy has every chunk and file row the store has now (vectors may lag)."""
     version = header.get("version")
     if not isinstance(version, list) or len(version) != len(_TABLES):
+        return False
+    if header.get("tables") != table_identity(index_dir):
         return False
     now = table_versions(index_dir)
     return bool(version[0] == now[0] and version[1] == now[1] and 0 <= version[2] <= now[2])
