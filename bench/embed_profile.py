@@ -207,7 +207,7 @@ def main() -> int:
         texts = [
             c.embed_text for c in sample([c for cs in per.values() for c in cs], args.bare_chunks)
         ]
-        rows_b = bare(args.model, texts, [(32, 1024), (32, 2048), (32, 4096)], 6)
+        rows_b = bare(args.model, texts, [(1, 1024), (32, 1024), (32, 4096)], 6)
         table = "| batch_size | max_batch_tokens | chunks/s | tokens/s | CPU % |\n"
         table += "|---|---|---|---|---|\n"
         table += "\n".join("| " + " | ".join(str(v) for v in r.values()) + " |" for r in rows_b)
@@ -215,7 +215,7 @@ def main() -> int:
         sections.append(
             f"Bare model ({args.model}), {len(texts)} sampled real chunks, the indexer's calls "
             f"(groups of {EMBED_GROUP} sorted by length, {EMBED_CALL} texts a call), "
-            "three batch limits interleaved; CPU % is process CPU time over wall time "
+            "three batch shapes interleaved; CPU % is process CPU time over wall time "
             "(200 % = both cores).\n\n" + table
         )
         loads.append(os.getloadavg()[0])

@@ -60,9 +60,11 @@ class MiniLMEmbedder:
     """Sentence embeddings from all-MiniLM-L6-v2 (384-d, unit length), run by ONNX Runtime.
 
     A run holds at most `batch_size` texts and, past one text, at most `max_batch_tokens`
-    padded tokens: measured on 2 cores, runs of ~1k tokens keep activations in cache and go
-    ~20% faster than 32 x 256 = 8k-token runs (17.0 vs 14.1 chunks/s of 256 tokens), while
-    short texts still batch 32 at a time.
+    padded tokens. The default is one text per run: real chunks average ~125 tokens, already
+    enough rows for the GEMMs, and on 2 cores one text per run embedded real chunks 17-19 %
+    faster than runs of up to 32 texts / 1,024 tokens (25.6 vs 21.9 and 33.3 vs 28.0
+    chunks/s, interleaved; docs/benchmarks.md), which themselves beat 8k-token runs. It also
+    makes every vector a function of its text alone, as int8 requires anyway.
 
     Construction is cheap; the ONNX graph, tokenizers and session are made on first use or by
     `warm()`. One inference runs at a time per embedder: onnxruntime already spreads a run
@@ -76,7 +78,7 @@ class MiniLMEmbedder:
         self,
         *,
         model_dir: Path | None = None,
-        batch_size: int = 32,
+        batch_size: int = 1,
         max_batch_tokens: int = 1024,
         threads: int | None = None,
         cache_dir: Path | None = None,
