@@ -6,7 +6,7 @@ Runs the real CLI: `index` on each corpus root, then `search --json --queries-fi
 score.py. Appends a dated section to docs/benchmarks.md unless --no-write.
 
     python bench/quality.py [--bench ../shared/bench] [--skip-cosqa]
-        [--modes lexical,semantic,hybrid] [--store postgres [--database-url URL]]
+        [--modes lexical,semantic,hybrid] [--store postgres [--database-url URL] | chroma]
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def main() -> int:
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--skip-cosqa", action="store_true")
     ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--store", default="lancedb", choices=["lancedb", "postgres"])
+    ap.add_argument("--store", default="lancedb", choices=["lancedb", "postgres", "chroma"])
     ap.add_argument(
         "--database-url", default=None, help="postgres: this server (default: a throwaway one)"
     )
@@ -192,7 +192,8 @@ def evaluate(args: argparse.Namespace, url: str | None) -> int:
     cq = [json.loads(x) for x in (cosqa / "queries.jsonl").read_text().splitlines() if x]
     for q in cq:
         q["corpus"], q["style"] = "cosqa", "cosqa"
-    index_root = args.cache / "indexes" / (args.model + ("-pg" if url else ""))
+    suffix = "-pg" if url else "-chroma" if args.store == "chroma" else ""
+    index_root = args.cache / "indexes" / (args.model + suffix)
     score_mod = _score_module(args.bench)
     corpora = [(c, Path(r), [q for q in queries if q["corpus"] == c]) for c, r in roots.items()]
     if not args.skip_cosqa:
@@ -205,6 +206,8 @@ def evaluate(args: argparse.Namespace, url: str | None) -> int:
                 "MVS_DATABASE_URL": url,
                 "MVS_PROJECT": f"quality-{args.model}-{corpus}",
             }
+        if args.store == "chroma":  # embedded, in each corpus's index dir
+            STORE_ENV[str(index_root / corpus)] = {"MVS_STORE": "chroma"}
     for corpus, root, _ in corpora:
         timings[corpus] = index(root, index_root / corpus, args.model)
 
