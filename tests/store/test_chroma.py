@@ -231,3 +231,38 @@ def test_reset_drops_the_collection_of_an_embedded_chroma_outside_the_index(
         assert client.list_collections() == []
     finally:
         close_client(client)
+
+
+def test_vector_search_agrees_with_the_exact_scan(tmp_path: Path) -> None:
+    """Chroma answers from its HNSW graph (ef_search 1000): checked against numpy on
+    random unit vectors, the hardest case for a graph index."""
+    import numpy as np
+
+    from mcp_vector_search.records import Chunk, FileState
+    from mcp_vector_search.store import embed_hash
+
+    config = chroma_config(tmp_path, tmp_path / "idx", "", "recall")
+    store = open_store(config, tmp_path, model_id="m", dimensions=64, writable=True)
+    try:
+        n = 3000
+        chunks = [
+            Chunk(f"f{i}.py", 1, 1, "function", None, "python", "x", f"t{i}") for i in range(n)
+        ]
+        store.replace_files([FileState(c.path, "h", 1, 1, "indexed", 1) for c in chunks], chunks)
+        rng = np.random.default_rng(7)
+        vecs = rng.normal(size=(n, 64)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        store.add_vectors([embed_hash("m", c.embed_text) for c in chunks], vecs)
+        recalls = []
+        for q in rng.normal(size=(10, 64)).astype(np.float32):
+            q /= np.linalg.norm(q)
+            sims = vecs @ q
+            exact = {f"f{i}.py" for i in np.argsort(-sims)[:50]}
+            hits = store.vector_search(q, 50)
+            recalls.append(len(exact & {h.chunk.path for h in hits}) / 50)
+            for h in hits:
+                assert h.score == pytest.approx(float(sims[int(h.chunk.path[1:-3])]), abs=1e-4)
+            assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        assert min(recalls) >= 0.9 and sum(recalls) / len(recalls) >= 0.97, recalls
+    finally:
+        store.close()

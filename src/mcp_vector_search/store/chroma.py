@@ -226,7 +226,11 @@ class ChromaStore:
         return client.get_or_create_collection(
             self.name,
             embedding_function=None,
-            configuration={"hnsw": {"space": "ip", "ef_search": 200, "ef_construction": 200}},
+            # ef_search 1000: measured on 20k random unit vectors of 384 dims (a graph
+            # index's worst case), recall@100 against the exact scan was 0.52 at 200 and
+            # 0.93 at 1000 (about 14 ms a query on a loaded machine). The other engines
+            # answer exactly at this size; a test holds recall against numpy.
+            configuration={"hnsw": {"space": "ip", "ef_search": 1000, "ef_construction": 200}},
             metadata={
                 "project": self.project,
                 "branch": self.branch or "-",
