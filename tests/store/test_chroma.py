@@ -266,3 +266,32 @@ def test_vector_search_agrees_with_the_exact_scan(tmp_path: Path) -> None:
         assert min(recalls) >= 0.9 and sum(recalls) / len(recalls) >= 0.97, recalls
     finally:
         store.close()
+
+
+def test_the_mcp_tools_and_the_watcher_on_chroma(
+    sample_project: Path, fake_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from mcp_vector_search.agent_tools import open_tools
+    from tests.test_mcp_server import call, ok
+
+    monkeypatch.setenv("MVS_STORE", "chroma")
+    tools = open_tools(sample_project, load_config(sample_project), watch=True)
+    try:
+        assert tools.live is not None and tools.live.wait_idle(60)
+        hits = ok(call(tools, "search_code", query="retry a failed upload"))["results"]
+        assert hits and hits[0]["symbol"] == "Uploader.upload_with_retry"
+        status = ok(call(tools, "index_status"))
+        assert status["embedded"] == status["chunks"] > 0
+        target = sample_project / "src/app/config.py"
+        target.write_text(target.read_text() + "\n\ndef okapi_ledger_flag():\n    return 7\n")
+        deadline = time.monotonic() + 60
+        found: list[object] = []
+        while time.monotonic() < deadline and not found:
+            found = ok(call(tools, "find_symbol", name="okapi_ledger_flag"))["results"]
+            if not found:
+                time.sleep(0.2)
+        assert found, "the watcher did not re-index the saved edit"
+    finally:
+        tools.close()
