@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +180,33 @@ def test_a_rebuilt_table_never_passes_for_the_old_one(indexed: tuple[Path, Lance
     assert not sidecar.is_current({**header, "tables": [-5, -5, -5]}, index_dir)
     store.reset()
     assert sidecar.read_header(index_dir) is None  # the writer removes it before it drops
+
+
+def test_the_live_writer_rebuilds_the_copy_once_edits_settle(
+    sample_project: Path, fake_env: None
+) -> None:
+    from mcp_vector_search.config import load_config
+    from mcp_vector_search.lifecycle import Session
+    from mcp_vector_search.live import LiveIndex
+
+    session = Session(sample_project, load_config(sample_project))
+    live = LiveIndex(session, copy_idle_seconds=0.2)
+    live.start()
+    emb = FakeEmbedder()
+    args = {"model_id": emb.model_id, "dimensions": emb.dimensions}
+
+    def symbols() -> set[str | None]:
+        side = sidecar.open_current(session.index_dir, **args)
+        return {c.symbol for c in side.chunk_catalog()} if side is not None else set()
+
+    try:
+        assert live.wait_idle(60) and live.watching.wait(20)
+        assert "Uploader.upload_with_retry" in symbols()  # the first pass published it
+        target = sample_project / "src/app/config.py"
+        target.write_text(target.read_text() + "\n\ndef narwhal_checksum():\n    return 1\n")
+        deadline = time.monotonic() + 30
+        while "narwhal_checksum" not in symbols():
+            assert time.monotonic() < deadline, "the copy was never rebuilt after the edit"
+            time.sleep(0.05)  # bounded: the watcher's debounce, the update, the quiet time
+    finally:
+        session.close()

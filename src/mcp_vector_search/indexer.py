@@ -220,6 +220,12 @@ class Indexer:
         if embed:
             self._embed(report)
 
+    def refresh_read_copy(self) -> None:
+        """Publish the read copy for the index as it is now (the live writer calls this
+        once edits have settled; whole-tree runs publish on their own)."""
+        self._published = None
+        self._publish()
+
     def _publish(self) -> None:
         """Refresh the read sidecar (store/sidecar.py) when the store has one and changed.
 

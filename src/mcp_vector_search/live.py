@@ -43,6 +43,9 @@ ERROR_BACKOFF_SECONDS = 5.0
 ERROR_BACKOFF_MAX_SECONDS = 120.0
 PROGRESS_WRITE_SECONDS = 0.5
 AFTER_MAX_SECONDS = 10.0  # the longest the first pass waits for the server to warm up
+# Quiet time after an edit before the engine-free read copy is rebuilt (its cost is in
+# proportion to the index, so not once per save); until then cold readers use the engine.
+COPY_IDLE_SECONDS = 30.0
 
 
 @dataclass(eq=False)
@@ -78,8 +81,11 @@ class LiveIndex:
         command: str = "watch",
         lock_retry_seconds: float = LOCK_RETRY_SECONDS,
         on_report: Callable[[str, IndexReport], None] | None = None,
+        copy_idle_seconds: float = COPY_IDLE_SECONDS,
     ) -> None:
         self._session = session
+        self._copy_idle = copy_idle_seconds
+        self._copy_due: float | None = None  # when to rebuild the read copy, once idle
         self._watch_enabled = watch
         self._command = command
         self._lock_retry = lock_retry_seconds
@@ -254,7 +260,8 @@ class LiveIndex:
         with self._cond:
             job = self._take_job()
             embed = job is None and self._embed_pending
-            if job is None and not embed:
+            copy = job is None and not embed and self._copy_is_due()
+            if job is None and not embed and not copy:
                 self._cond.wait(0.5)
                 return
             self._busy = True
@@ -263,13 +270,22 @@ class LiveIndex:
         try:
             if job is not None:
                 self._run_lexical(job)
-            else:
+            elif embed:
                 self._run_embedding()
+            else:
+                self._indexer(self._session.stop).refresh_read_copy()
         finally:
             with self._cond:
                 self._busy = False
                 self._yield = None
                 self._cond.notify_all()
+
+    def _copy_is_due(self) -> bool:
+        due = self._copy_due
+        if due is None or time.monotonic() < due:
+            return False
+        self._copy_due = None
+        return True
 
     def _take_job(self) -> Job | None:
         """Explicit requests first, then the whole-tree pass, then watched changes."""
@@ -324,6 +340,8 @@ class LiveIndex:
         self.last_error = None
         with self._cond:
             self._embed_pending = True
+            if job.paths is not None and report.files_changed + report.files_deleted:
+                self._copy_due = time.monotonic() + self._copy_idle  # a later edit defers it
         self._on_report("full" if job.paths is None else "update", report)
 
     def _run_embedding(self) -> None:
