@@ -280,15 +280,25 @@ def load_or_build(
     rebuild: bool = False,
     variant: str = "",
     build: Callable[[], bytes] | None = None,
-) -> tuple[bytes, bool]:
+    as_path: bool = False,
+) -> tuple[bytes | str, bool]:
     """Return (serialized model, came from cache), building and caching it when needed.
 
     Bytes rather than a path: once read, a concurrent rebuild or cache cleanup cannot pull the
     file from under onnxruntime, and the unwritable-cache case needs no separate code path.
     `rebuild=True` ignores the cached file (the caller found it unloadable). `build` makes a
     derived graph (named `name`, keyed by `variant` too) instead of the fp32 one.
+
+    `as_path=True` returns a cached file's path instead of its bytes: onnxruntime loading
+    from a path peaks 120 MB lower (measured: 185 vs 305 MB for a session and one query),
+    which is most of a cold search's memory. A file pulled away before onnxruntime opens
+    it fails to load, and the caller then rebuilds (rebuild=True), as for a corrupt file.
     """
     target = cached_model_path(model_dir, name, cache_dir, variant)
+    if as_path and not rebuild and target.is_file():
+        with contextlib.suppress(OSError):
+            os.utime(target)
+        return str(target), True
     if not rebuild:
         try:
             data = target.read_bytes()

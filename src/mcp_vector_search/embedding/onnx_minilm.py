@@ -283,13 +283,13 @@ class MiniLMEmbedder:
             self._graph(rebuild=True), so, providers=["CPUExecutionProvider"]
         )
 
-    def _graph(self, *, rebuild: bool = False) -> bytes:
+    def _graph(self, *, rebuild: bool = False) -> bytes | str:
         from .onnx_graph import load_or_build
 
         model_dir = self._resolved_model_dir()
         if self.precision == "fp32":
             data, cached = load_or_build(
-                model_dir, MODEL_CACHE_NAME, self._cache_dir, rebuild=rebuild
+                model_dir, MODEL_CACHE_NAME, self._cache_dir, rebuild=rebuild, as_path=True
             )
         else:
             from .quantize import RECIPE, quantize_int8
@@ -297,6 +297,7 @@ class MiniLMEmbedder:
             def build() -> bytes:
                 # The fp32 graph is read (or built) only when the int8 one must be made.
                 fp32, _ = load_or_build(model_dir, MODEL_CACHE_NAME, self._cache_dir)
+                assert isinstance(fp32, bytes)  # not as_path
                 return quantize_int8(fp32)
 
             data, cached = load_or_build(
@@ -306,6 +307,7 @@ class MiniLMEmbedder:
                 rebuild=rebuild,
                 variant=RECIPE,
                 build=build,
+                as_path=True,
             )
         self._graph_was_cached = cached
         return data
