@@ -137,21 +137,34 @@ def path_factor(c: StoredChunk, q: QueryShape) -> float:
     return 1.0
 
 
-FACTORS = (name_factor, structure_factor, path_factor)
-
-
 def apply_boosts(
-    scored: Sequence[Scored], query: str, terms: Sequence[str], identifier_weight: float = 0.5
+    scored: Sequence[Scored],
+    query: str,
+    terms: Sequence[str],
+    identifier_weight: float = 0.5,
+    params: Params | None = None,
 ) -> list[Scored]:
-    """Adjust fused scores with query-aware structure signals."""
+    """Scale scores by the query-aware structure factors: definition names, paths, and
+    the penalties of `params` (lexical mode's, measured at 0.7 for tests, by default)."""
+    p = params or LEXICAL
     shape = query_shape(query, terms, identifier_weight)
-    out: list[Scored] = []
-    for s in scored:
-        factor = 1.0
-        for f in FACTORS:
-            factor *= f(s.chunk, shape)
-        out.append(replace(s, score=s.score * factor))
-    return out
+    return [
+        replace(
+            s,
+            score=s.score
+            * name_factor(s.chunk, shape)
+            * path_factor(s.chunk, shape)
+            * structure_factor(
+                s.chunk,
+                shape,
+                doc=p.doc_penalty,
+                test=p.test_penalty,
+                example=p.example_penalty,
+                generated=p.generated_penalty,
+            ),
+        )
+        for s in scored
+    ]
 
 
 def file_coherence(
@@ -214,6 +227,8 @@ class Params:
 
 
 DEFAULT = Params()
+# Lexical mode's boosts: the penalties it was measured with (ours-lexical in the tables).
+LEXICAL = Params(test_penalty=0.7)
 # The ranking before this calibration (weighted RRF, no file evidence), for ablations.
 PREVIOUS = Params(fusion="rrf", lex_base=0.6, vec_base=1.0, file_weight=0.0, test_penalty=0.7)
 
@@ -226,13 +241,6 @@ def _contributions(
     rrf: weight / (k + rank); cc (convex combination): weight times the score rescaled
     to [0, 1] within the list, so a list whose top is far ahead of the rest says so.
     """
-    if p.fusion == "z" and len(entries) > 1:
-        scores = [score for _, score in entries]
-        mean = sum(scores) / len(scores)
-        std = (sum((x - mean) ** 2 for x in scores) / len(scores)) ** 0.5
-        if std <= 0:
-            return [0.0] * len(entries)
-        return [weight * max(0.0, (x - mean) / std) for x in scores]
     if p.fusion == "cc" and entries:
         top, low = entries[0][1], entries[-1][1]
         span = top - low
@@ -307,20 +315,5 @@ def rank(
             ]
         evidence = file_evidence(lists)
         fused = [replace(s, score=s.score + p.file_weight * evidence[s.chunk.path]) for s in fused]
-    shape = query_shape(query, terms, identifier_weight)
-    out: list[Scored] = []
-    for s in fused:
-        factor = (
-            name_factor(s.chunk, shape)
-            * path_factor(s.chunk, shape)
-            * structure_factor(
-                s.chunk,
-                shape,
-                doc=p.doc_penalty,
-                test=p.test_penalty,
-                example=p.example_penalty,
-                generated=p.generated_penalty,
-            )
-        )
-        out.append(replace(s, score=s.score * factor))
-    return dedupe(file_coherence(out, weight=p.coherence))
+    boosted = apply_boosts(fused, query, terms, identifier_weight, p)
+    return dedupe(file_coherence(boosted, weight=p.coherence))

@@ -68,7 +68,7 @@ class Searcher:
         if limit < 1:
             raise UsageError("limit must be at least 1")
         notes: list[str] = []
-        signal = lexical.signal_terms(query[:SIGNAL_CHARS])
+        full_query = query
         if len(query) > MAX_QUERY_CHARS:
             notes.append(f"query truncated to its first {MAX_QUERY_CHARS} of {len(query)} chars")
             query = query[:MAX_QUERY_CHARS]
@@ -76,6 +76,13 @@ class Searcher:
             self._refresh()
             chunk_count, embedded = self._chunk_count, self._embedded
         all_terms = lexical.query_terms(query)
+        use_signal_list = mode == "hybrid" and ranking.DEFAULT.signal_weight > 0
+        # Only a query past the term budget (or the signal list, when weighted) needs them.
+        signal = (
+            lexical.signal_terms(full_query[:SIGNAL_CHARS])
+            if use_signal_list or len(all_terms) > MAX_QUERY_TERMS
+            else []
+        )
         if len(all_terms) > MAX_QUERY_TERMS:
             # A long query keeps what carries signal (identifiers, errors, options, quotes,
             # from all of its text) when cut to the term budget, not just its first words.
@@ -110,7 +117,7 @@ class Searcher:
             embed_thread.start()
         lex_hits: list[LexicalHit] = []
         sig_hits: list[LexicalHit] = []
-        if mode != "hybrid" or not ranking.DEFAULT.signal_weight:
+        if not use_signal_list:
             signal = []
         try:
             # Semantic mode with no vectors yet answers lexically (and says so) rather

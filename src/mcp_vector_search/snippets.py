@@ -21,9 +21,9 @@ def signature(content: str) -> list[str]:
     """The first lines of a definition, up to the end of its header (`:` or `{`)."""
     out: list[str] = []
     for line in content.splitlines():
-        if not line.strip():
-            continue
         stripped = line.strip()
+        if not stripped:
+            continue
         if stripped.startswith(("@", "#[", "//", "#", "/*", "*")) and not out:
             continue  # decorators, attributes and comments come before the header
         out.append(line.rstrip())
