@@ -6,12 +6,15 @@ this daemon detached; later searches send their query over a Unix socket in a pr
 (0700) per-user directory and print the same JSON the in-process path would. The daemon
 is read-only (it never writes, compacts or deletes), sees each new index version on its
 own, and exits after IDLE_SECONDS without a request. MVS_SEARCH_DAEMON=0 turns it off.
+What it searches with, and what it drops after RELEASE_SECONDS idle, is daemon_reader.py.
 
 Exactly one daemon serves an index: a daemon first takes an exclusive flock on a lock
 file beside the socket (`claim`), before it imports anything heavy, and holds it for its
 whole life; one that can't take it leaves at once. The kernel drops the lock when its
 holder dies, however it dies, so a killed daemon never blocks the next one. Clients
-don't even spawn while the lock is held (`spawn` probes it first).
+don't even spawn while the lock is held (`spawn` probes it first). A daemon that starts
+itself over (`restart`, to shed an engine import) execs with the lock's fd kept open, so
+the lock is never free in between; the new image checks it holds it (`adopt`).
 
 The client half (`query`, `spawn`) imports only the standard library (and wire.py, which
 does too).
@@ -32,16 +35,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NoReturn, Protocol
 
 from .errors import UsageError
 from .records import SearchResult
 from .wire import error_data, error_from_data, from_data, to_data
 
-if TYPE_CHECKING:
-    from .search import Searcher
-
 IDLE_SECONDS = 15 * 60
+# Idle this long, the daemon drops its model (daemon_reader.py): long enough that a burst
+# of searches (an agent's few queries, a person refining one) keeps it, short enough that
+# an idle daemon is small for most of its life.
+RELEASE_SECONDS = 45.0
 CONNECT_TIMEOUT = 0.3
 REPLY_TIMEOUT = 30.0
 PROTOCOL = 1
@@ -77,6 +81,30 @@ def claim(index_dir: Path, model: str) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def adopt(index_dir: Path, model: str, fd: int) -> int | None:
+    """The lock fd a restarted daemon inherited, once checked: it is this index's lock
+    file and it holds the lock (flock on the same open file succeeds again); else None."""
+    try:
+        if os.fstat(fd).st_ino != lock_path(index_dir, model).stat().st_ino:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.set_inheritable(fd, False)
+    except OSError:
+        return None
+    return fd
+
+
+def restart(root: Path, fd: int, idle_left: float) -> NoReturn:
+    """Start this daemon over as a fresh process image, keeping the lock `fd` open across
+    the exec. Raises OSError when the exec fails (the caller then just exits)."""
+    os.set_inheritable(fd, True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    args = ["--project", str(root), "search-daemon", "--lock-fd", str(fd)]
+    args += ["--idle-seconds", f"{max(idle_left, 1.0):.0f}"]
+    os.execv(sys.executable, [sys.executable, "-m", "mcp_vector_search", *args])
 
 
 def held(index_dir: Path, model: str) -> bool:
@@ -138,17 +166,32 @@ def search(index_dir: Path, model: str, request: SearchRequest) -> SearchResult 
         return None  # a daemon of another version: answer in-process instead
 
 
-def search_handler(searcher: Searcher) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The daemon's half of `search`, over `searcher`."""
+class Reader(Protocol):
+    """What the daemon answers with (daemon_reader.DaemonReader)."""
+
+    source: str
+
+    def search(
+        self, query: str, *, limit: int, language: str | None, path_glob: str | None, mode: str
+    ) -> SearchResult: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+
+def search_handler(reader: Reader) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The daemon's half of `search` (and of `info`: what it holds, for tests), over
+    `reader`."""
 
     def handle(data: dict[str, Any]) -> dict[str, Any]:
+        if data.get("op") == "info":
+            return {"info": reader.info()}
         if data.get("op") != "search":
             raise UsageError(f"unknown op {data.get('op')!r}")
         r = from_data(SearchRequest, data)
-        result = searcher.search(
+        result = reader.search(
             r.query, limit=r.limit, language=r.language, path_glob=r.path_glob, mode=r.mode
         )
-        return {"payload": to_data(result)}
+        return {"payload": to_data(result), "source": reader.source}
 
     return handle
 
@@ -192,15 +235,33 @@ def spawn(root: Path, index_dir: Path, model: str) -> None:
         pass
 
 
-def serve(index_dir: Path, model: str, handle: Any, stop: threading.Event) -> None:
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """serve() ended for the caller to start the daemon over (`restart`)."""
+
+    idle_left: float  # of IDLE_SECONDS, for the new image
+
+
+def serve(
+    index_dir: Path,
+    model: str,
+    handle: Any,
+    stop: threading.Event,
+    *,
+    release: Callable[[], bool] | None = None,
+    release_seconds: float = RELEASE_SECONDS,
+    idle_seconds: float = IDLE_SECONDS,
+) -> Restart | None:
     """Answer requests with `handle(request) -> dict` until idle or stopped.
 
-    The caller holds the lock (`claim`), so a socket file already there is a dead
-    daemon's and is replaced.
+    `release()` runs once `release_seconds` pass without a request (again after each
+    later request), and on a `release` request; when it returns True, serving ends with
+    a Restart. The caller holds the lock (`claim`), so a socket file already there is a
+    dead daemon's and is replaced.
     """
     path = socket_path(index_dir, model)
     if not _private_dir(path.parent):
-        return
+        return None
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = path.with_name(f"{path.name}.{os.getpid()}")
     try:
@@ -210,26 +271,42 @@ def serve(index_dir: Path, model: str, handle: Any, stop: threading.Event) -> No
         inode = path.lstat().st_ino
     except OSError:
         server.close()
-        return
+        return None
     server.listen(16)
     server.settimeout(1.0)
     last = time.monotonic()
+    released = release is None
+    outcome: Restart | None = None
     try:
-        while not stop.is_set() and time.monotonic() - last < IDLE_SECONDS:
+        while not stop.is_set() and time.monotonic() - last < idle_seconds:
             if not index_dir.exists():
                 break  # reset: nothing left to serve
+            if not released and time.monotonic() - last >= release_seconds:
+                assert release is not None
+                released = True
+                if release():
+                    outcome = Restart(idle_seconds - (time.monotonic() - last))
+                    break
             try:
                 conn, _ = server.accept()
             except TimeoutError:
                 continue
             last = time.monotonic()
+            released = release is None
             with conn:
                 conn.settimeout(REPLY_TIMEOUT)
                 try:
                     request = json.loads(_read_line(conn))
-                    if isinstance(request, dict) and request.get("op") == "shutdown":
+                    op = request.get("op") if isinstance(request, dict) else None
+                    if op == "shutdown":
                         stop.set()
                         reply: dict[str, object] = {"ok": True}
+                    elif op == "release" and release is not None:
+                        released = True
+                        again = release()
+                        if again:
+                            outcome = Restart(idle_seconds)
+                        reply = {"ok": True, "restart": again}
                     else:
                         reply = handle(request)
                 except Exception as exc:  # one bad request must not end the daemon
@@ -239,6 +316,8 @@ def serve(index_dir: Path, model: str, handle: Any, stop: threading.Event) -> No
                     conn.sendall(json.dumps({"v": PROTOCOL, **reply}).encode() + b"\n")
                 except OSError:
                     pass
+            if outcome is not None:
+                break
     finally:
         server.close()
         try:
@@ -247,3 +326,4 @@ def serve(index_dir: Path, model: str, handle: Any, stop: threading.Event) -> No
                 path.unlink()
         except OSError:
             pass
+    return outcome

@@ -12,6 +12,7 @@ import click
 from .common import load, require_index, resolve_root
 
 if TYPE_CHECKING:
+    from .. import search_daemon
     from ..config import Config
     from ..records import SearchResult
     from ..search import Searcher
@@ -55,9 +56,15 @@ def _ask_daemon(ctx: click.Context, request: SearchRequest) -> SearchResult | No
 
 
 @click.command("search-daemon", hidden=True)
+@click.option("--lock-fd", type=int, default=None, hidden=True)
+@click.option("--idle-seconds", type=float, default=None, hidden=True)
 @click.pass_context
-def search_daemon_cmd(ctx: click.Context) -> None:
-    """Serve searches for this index over a private socket until idle (started by search)."""
+def search_daemon_cmd(ctx: click.Context, lock_fd: int | None, idle_seconds: float | None) -> None:
+    """Serve searches for this index over a private socket until idle (started by search).
+
+    `--lock-fd` is how a daemon that starts itself over hands on its election lock.
+    """
+    import contextlib
     import os
 
     from .. import search_daemon
@@ -65,32 +72,50 @@ def search_daemon_cmd(ctx: click.Context) -> None:
     root = resolve_root(ctx, must_exist=True)
     config = load(root)
     require_index(config, root)
+    index_dir, model = config.index_path(root), config.model
     # The election comes before any heavy import, so a loser costs only a bare start.
-    claimed = search_daemon.claim(config.index_path(root), config.model)
+    if lock_fd is not None:
+        claimed = search_daemon.adopt(index_dir, model, lock_fd)
+    else:
+        claimed = search_daemon.claim(index_dir, model)
     if claimed is None:
         return
     try:
-        _serve_daemon(root, config)
+        again = _serve_daemon(root, config, restarted=lock_fd is not None, idle=idle_seconds)
+        if again is not None:
+            # A failed exec leaves this daemon to exit; the next search starts another.
+            with contextlib.suppress(OSError):
+                search_daemon.restart(root, claimed, again.idle_left)
     finally:
         os.close(claimed)  # after serve() removed its socket: the next daemon may bind
 
 
-def _serve_daemon(root: Path, config: Config) -> None:
+def _serve_daemon(
+    root: Path, config: Config, *, restarted: bool, idle: float | None
+) -> search_daemon.Restart | None:
     import threading
 
     from .. import search_daemon
+    from ..daemon_reader import DaemonReader
     from ..lifecycle import Session, signals_to
-    from ..search import Searcher
 
     with Session(root, config) as session, signals_to(session.stop):
-        store = session.store()
-        searcher = Searcher(store, session.embedder)
-        if store.counts()[2]:
-            searcher.search("warm up the model")
-        handle = search_daemon.search_handler(searcher)
+        reader = DaemonReader(session)
+        # Started by a cold search, it warms the model for the next one; started over to
+        # shed the engine, it has been idle and stays small until asked.
+        if not restarted and reader.counts()[2]:
+            reader.search("warm up the model")
+        handle = search_daemon.search_handler(reader)
         stop: threading.Event = session.stop.event
-        session.run_in_worker(
-            lambda: search_daemon.serve(config.index_path(root), config.model, handle, stop),
+        return session.run_in_worker(
+            lambda: search_daemon.serve(
+                config.index_path(root),
+                config.model,
+                handle,
+                stop,
+                release=reader.release,
+                idle_seconds=idle or search_daemon.IDLE_SECONDS,
+            ),
             name="mvs-search-daemon",
         )
 

@@ -33,6 +33,16 @@ class Embedder(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class Releasable(Protocol):
+    """An embedder that can let go of its model while idle and load it again on use."""
+
+    @property
+    def loaded(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
 def create_embedder(name: str) -> Embedder:
     """Build an embedder by config name; heavy runtimes are imported only here, lazily."""
     if name == "fake":

@@ -69,9 +69,13 @@ class FakeEmbedder:
 
     def __init__(self) -> None:
         self._closed = False
+        # It has no model to drop, but keeps the real one's released/loaded cycle so the
+        # search daemon's release can be tested with it.
+        self.loaded = False
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         texts = self._open_and_valid(texts)
+        self.loaded = True
         out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
         for row, text in enumerate(texts):
             out[row] = self._embed_one(text)
@@ -81,6 +85,9 @@ class FakeEmbedder:
         texts = self._open_and_valid(texts)
         # +2 for the [CLS]/[SEP] a real model adds, so window arithmetic matches MiniLM's.
         return [len(_TOKEN_RE.findall(t)) + 2 for t in texts]
+
+    def release(self) -> None:
+        self.loaded = False
 
     def close(self) -> None:
         self._closed = True

@@ -12,6 +12,8 @@ in flight and the next run converges to what a clean run would build.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,6 +255,32 @@ def open_snapshot_reader(
     return sidecar.open_current(
         index_dir, model_id=model_id, dimensions=dimensions, stale_ok=stale_ok
     )
+
+
+def snapshot_token(config: Config, root: Path) -> tuple[object, ...] | None:
+    """What decides whether a copy from open_snapshot_reader is still the one to answer
+    from: the copy's file and the chunk and file tables' versions. Equal tokens (taken
+    before the open) mean the copy on disk is the same file and still matches the store;
+    the vector table may move on (the copy's vectors lag while a run embeds). Costs two
+    stats and three directory listings, no file read: a long-lived reader checks it on
+    every request. None when there is no copy (or none can exist: a shared engine).
+    """
+    if not index_is_local(config):
+        return None
+    from . import sidecar
+
+    index_dir = config.index_path(root)
+    try:
+        st = os.stat(index_dir / sidecar.NAME)
+    except OSError:
+        return None
+    versions = sidecar.table_versions(index_dir)
+    return (st.st_ino, st.st_mtime_ns, st.st_size, versions[:2], *sidecar.table_identity(index_dir))
+
+
+def engine_loaded() -> bool:
+    """Whether this process imported a storage engine (which no later step can unload)."""
+    return any(name in sys.modules for name in ("lancedb", "chromadb", "psycopg"))
 
 
 def snapshot_summary(
