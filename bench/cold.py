@@ -11,7 +11,13 @@ and, once each, `python -X importtime` of search, status and mcp, summed by top-
 package (what the process imported, and what it cost), so docs/benchmarks.md can show
 where a cold start goes. Whether the engine (lancedb) was imported is a figure too.
 
-    python bench/cold.py --project PATH [--index-dir DIR] [--runs 5] [--no-write]
+Then the search daemon (skip with --no-daemon; it sits idle past its release period,
+about a minute): its RSS (VmRSS) right after answering hybrid searches, its idle RSS
+once it has dropped the model (`idle_daemon_rss_mib`, after RELEASE_SECONDS + 10 s with
+no request), the first hybrid answer after that (the model loads again) and what
+answered (the read copy or the engine).
+
+    python bench/cold.py --project PATH [--index-dir DIR] [--runs 5] [--no-daemon] [--no-write]
 
 speed.py runs the same steps on its Django index (`--cold-only` there skips the rest).
 """
@@ -24,6 +30,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -149,6 +156,79 @@ def mcp_start(root: Path, env: dict[str, str], query: str) -> dict[str, Any]:
     }
 
 
+def vm_rss_mib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    raise SystemExit(f"no VmRSS for {pid}")
+
+
+def daemon_figures(root: Path, env: dict[str, str], query: str) -> dict[str, Any]:
+    """A search daemon's RSS after hybrid answers and idle past its release period."""
+    from mcp_vector_search import search_daemon
+    from mcp_vector_search.config import load_config
+
+    run_dir = Path(tempfile.mkdtemp(prefix="mvs-bench-run-"))
+    env = {**env, "MVS_SEARCH_DAEMON": "1", "XDG_RUNTIME_DIR": str(run_dir)}
+    saved = {
+        k: os.environ.get(k) for k in ("MVS_SEARCH_DAEMON", "XDG_RUNTIME_DIR", "MVS_INDEX_DIR")
+    }
+    os.environ.update({k: env[k] for k in saved if k in env})
+    try:
+        config = load_config(root)
+        index_dir, model = config.index_path(root), config.model
+        proc = subprocess.Popen(
+            [*CLI, "--project", str(root), "search-daemon"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            sock = search_daemon.socket_path(index_dir, model)
+            deadline = time.monotonic() + 120
+            while not sock.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+            def ask(text: str, mode: str = "hybrid") -> tuple[float, dict[str, Any]]:
+                t0 = time.perf_counter()
+                reply = search_daemon.query(
+                    index_dir, model, {"op": "search", "query": text, "limit": 10, "mode": mode}
+                )
+                if reply is None or "payload" not in reply:
+                    raise SystemExit(f"the daemon did not answer: {reply}")
+                return (time.perf_counter() - t0) * 1000, reply
+
+            _ms, first = ask(query)
+            ask("read the configuration file")
+            ask("session cookie", "lexical")
+            figures: dict[str, Any] = {
+                "daemon_answered_from": first.get("source"),
+                "daemon_answer_mode": first["payload"]["mode"],
+                "daemon_rss_after_hybrid_mib": vm_rss_mib(proc.pid),
+            }
+            time.sleep(search_daemon.RELEASE_SECONDS + 10)
+            figures["idle_daemon_rss_mib"] = vm_rss_mib(proc.pid)
+            ms, _reply = ask("render a template with a context")
+            figures["daemon_hybrid_after_release_ms"] = round(ms)
+            figures["daemon_rss_after_reload_mib"] = vm_rss_mib(proc.pid)
+        finally:
+            search_daemon.query(index_dir, model, {"op": "shutdown"})
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return figures
+
+
 def cold_figures(root: Path, env: dict[str, str], runs: int, query: str) -> dict[str, Any]:
     env = {**env, "MVS_SEARCH_DAEMON": "0"}
     project = ["--project", str(root)]
@@ -177,6 +257,7 @@ def main() -> int:
     ap.add_argument("--index-dir", type=Path, help="its index, when not inside it")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--query", default=QUERY)
+    ap.add_argument("--no-daemon", action="store_true", help="skip the daemon's RSS figures")
     ap.add_argument("--no-write", action="store_true", help="print only; leave the docs alone")
     args = ap.parse_args()
     env = dict(os.environ)
@@ -184,6 +265,8 @@ def main() -> int:
         env["MVS_INDEX_DIR"] = str(args.index_dir.resolve())
     root = args.project.resolve()
     figures = cold_figures(root, env, args.runs, args.query)
+    if not args.no_daemon:
+        figures.update(daemon_figures(root, env, args.query))
     print(json.dumps(figures, indent=2))
     if not args.no_write:
         append_section(f"Cold start — {root.name}", figures=figures)

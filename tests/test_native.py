@@ -7,7 +7,7 @@ import errno
 import pytest
 
 from mcp_vector_search.errors import DiskFullError, StoreError
-from mcp_vector_search.native import is_native_panic, mapped_errors
+from mcp_vector_search.native import is_native_panic, mapped_errors, return_memory_to_os
 
 
 def panic_type() -> type[BaseException]:
@@ -40,3 +40,12 @@ def test_foreign_errors_are_mapped_and_enospc_is_disk_full() -> None:
             raise full
         except OSError as exc:
             raise RuntimeError("wrapped by the engine") from exc
+
+
+def test_returning_memory_to_the_os_is_safe_to_call_any_time() -> None:
+    # No figure to assert (RSS depends on the machine); it must neither fail nor free
+    # what is still in use.
+    kept = [bytearray(1 << 20) for _ in range(8)]
+    del kept[::2]
+    return_memory_to_os()
+    assert all(len(b) == 1 << 20 and not any(b[:16]) for b in kept)

@@ -172,3 +172,140 @@ def test_an_error_crosses_the_socket_with_its_type_hint_and_exit_code(
     finally:
         stop.set()
         server.join(10)
+
+
+def _info(index_dir: Path) -> dict[str, object]:
+    reply = search_daemon.query(index_dir, "fake", {"op": "info"})
+    assert reply is not None
+    info = reply["info"]
+    assert isinstance(info, dict)
+    return info
+
+
+def test_daemon_serves_the_read_copy_drops_the_model_idle_and_sheds_the_engine(
+    sample_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))
+    monkeypatch.setenv("MVS_SEARCH_DAEMON", "1")
+    env = {**os.environ, "MVS_MODEL": "fake", "XDG_RUNTIME_DIR": str(run_dir)}
+    assert cli(["index", ".", "-q"], sample_project, env).returncode == 0
+    in_process = {**env, "MVS_SEARCH_DAEMON": "0"}
+    query = "retry failed upload"
+    expected = {
+        mode: json.loads(
+            cli(["search", query, "--json", "--mode", mode], sample_project, in_process).stdout
+        )
+        for mode in ("hybrid", "lexical")
+    }
+    index_dir = sample_project / ".mcp-vector-search"
+    log = tmp_path / "daemon.err"
+    with open(log, "wb") as err:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "mcp_vector_search", "search-daemon"],
+            cwd=sample_project,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+
+    def ask(mode: str) -> tuple[object, object]:
+        reply = search_daemon.query(
+            index_dir, "fake", {"op": "search", "query": query, "limit": 10, "mode": mode}
+        )
+        assert reply is not None, "the daemon did not answer"
+        assert reply["payload"] == expected[mode]
+        return reply["source"], _info(index_dir)["model_loaded"]
+
+    try:
+        sock = search_daemon.socket_path(index_dir, "fake")
+        deadline = time.monotonic() + 60
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # bounded wait for the daemon to warm up and bind
+        info = _info(index_dir)
+        assert info["pid"] == daemon.pid and info["model_loaded"] is True  # warmed up
+        assert ask("hybrid") == ("copy", True)
+        assert _info(index_dir)["engine_imported"] is False
+        # Idle: the model goes; lexical answers never bring it back, hybrid ones do.
+        released = search_daemon.query(index_dir, "fake", {"op": "release"})
+        assert released is not None and released["restart"] is False
+        assert _info(index_dir)["model_loaded"] is False
+        assert ask("lexical") == ("copy", False)
+        assert ask("hybrid") == ("copy", True)
+        # A copy behind the store (here: gone) sends searches to the engine...
+        (index_dir / "sidecar.mvs").unlink()
+        assert ask("hybrid") == ("engine", True)
+        assert _info(index_dir)["engine_imported"] is True
+        # ...until the writer publishes again; then, idle, the daemon sheds the engine by
+        # starting over in place: same process, same election, none of the engine.
+        assert cli(["index", ".", "-q", "--force"], sample_project, env).returncode == 0
+        assert ask("hybrid") == ("copy", True)
+        released = search_daemon.query(index_dir, "fake", {"op": "release"})
+        assert released is not None and released["restart"] is True
+        deadline = time.monotonic() + 60
+        info = {}
+        while time.monotonic() < deadline:
+            reply = search_daemon.query(index_dir, "fake", {"op": "info"})
+            info = reply["info"] if reply is not None else {}
+            if info.get("engine_imported") is False:
+                break
+            time.sleep(0.05)  # bounded wait for the new image to bind
+        assert info["pid"] == daemon.pid and info["model_loaded"] is False
+        assert search_daemon.held(index_dir, "fake")
+        assert ask("lexical") == ("copy", False)
+        assert ask("hybrid") == ("copy", True)
+        assert _daemons_of(sample_project) == [daemon.pid]
+    finally:
+        search_daemon.query(index_dir, "fake", {"op": "shutdown"})
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait(10)
+    assert daemon.returncode == 0, log.read_text()
+    assert not search_daemon.held(index_dir, "fake")
+
+
+def test_serve_releases_once_idle_and_ends_for_a_restart_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("MVS_SEARCH_DAEMON", "1")
+    (tmp_path / "run").mkdir(mode=0o700)
+    index_dir = tmp_path / "idx"
+    index_dir.mkdir()
+    calls: list[float] = []
+
+    def release() -> bool:
+        calls.append(time.monotonic())
+        return len(calls) >= 2  # the second idle period asks to start over
+
+    outcome: list[object] = []
+    server = threading.Thread(
+        target=lambda: outcome.append(
+            search_daemon.serve(
+                index_dir,
+                "fake",
+                lambda r: {},
+                threading.Event(),
+                release=release,
+                release_seconds=0.2,
+            )
+        ),
+        daemon=True,
+    )
+    server.start()
+    sock = search_daemon.socket_path(index_dir, "fake")
+    deadline = time.monotonic() + 10
+    while len(calls) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(calls) == 1 and server.is_alive()  # released once, still serving
+    assert search_daemon.query(index_dir, "fake", {"op": "ping"}) is not None  # re-arms it
+    server.join(10)
+    assert not server.is_alive() and len(calls) == 2
+    assert isinstance(outcome[0], search_daemon.Restart)
+    assert not sock.exists()

@@ -93,6 +93,24 @@ def test_shape_dtype_unit_norm(embedder: MiniLMEmbedder) -> None:
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
 
 
+def test_release_drops_the_session_and_the_next_call_loads_it_again(cache_dir: Path) -> None:
+    from mcp_vector_search.embedding import Releasable
+
+    e = MiniLMEmbedder(cache_dir=cache_dir)
+    try:
+        assert isinstance(e, Releasable) and not e.loaded
+        before = e.embed_batch(TEXTS[:2])
+        assert e.loaded
+        e.release()
+        assert not e.loaded
+        assert e.count_tokens(TEXTS[:2])  # counting needs no session
+        assert not e.loaded
+        np.testing.assert_array_equal(e.embed_batch(TEXTS[:2]), before)
+        assert e.loaded
+    finally:
+        e.close()
+
+
 def test_empty_inputs(embedder: MiniLMEmbedder) -> None:
     assert embedder.embed_batch([]).shape == (0, 384)
     assert embedder.count_tokens([]) == []
