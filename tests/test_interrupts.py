@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -117,3 +121,92 @@ def test_sigterm_in_the_lexical_stage_keeps_every_finished_file(tmp_path: Path) 
     clean = run_cli(cli_env(ref, home=tmp_path), "index", str(root), "--quiet")
     assert clean.returncode == 0, clean.stderr
     assert fingerprint(idx) == fingerprint(ref)
+
+
+def _free_and_current(idx: Path) -> Callable[[], bool]:
+    from mcp_vector_search.lock import WriterLock
+    from mcp_vector_search.store import sidecar
+
+    def ready() -> bool:
+        if WriterLock(idx).holder() is not None:
+            return False
+        header = sidecar.read_header(idx)
+        return header is not None and sidecar.is_current(header, idx)
+
+    return ready
+
+
+def test_sigint_in_the_lexical_stage_leaves_readers_a_current_copy_and_text_index(
+    tmp_path: Path,
+) -> None:
+    """Ctrl+C mid-way through a first run's lexical stage: the process leaves at once,
+    and a detached finisher brings the engine's text index and the read copy up to what
+    was committed, so lexical search is not left scanning unindexed rows."""
+    from mcp_vector_search.store import lancedb, sidecar
+
+    root = make_corpus(tmp_path / "proj", files=2000, functions=1)
+    idx = tmp_path / "idx"
+    env = cli_env(idx, home=tmp_path)
+    proc = start_index(root, env)
+    assert wait_for(proc, progress_is(idx, "lexical", 1), timeout=120), proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    match = FILES_LINE.match(one_line(err))
+    assert match and 0 < int(match[1]) < int(match[2]), err
+
+    deadline = time.monotonic() + 120
+    while not _free_and_current(idx)() and time.monotonic() < deadline:
+        time.sleep(0.1)  # bounded wait for the finisher to take the lock and let it go
+    assert _free_and_current(idx)()
+    fp = fingerprint(idx)
+    assert not fp.broken()
+    header = sidecar.read_header(idx)
+    assert header is not None and header["chunks"] == len(fp.chunks) > 0
+    store = lancedb.open_store(idx, model_id="fake-hashing-64", dimensions=64, writable=False)
+    try:
+        table = store._tables["chunks"]
+        (fts,) = [i for i in table.list_indices() if "tokens" in i.columns]
+        assert table.index_stats(fts.name).num_unindexed_rows == 0
+    finally:
+        store.close()
+
+    # A cold lexical search answers from the copy: the engine is not even imported.
+    search = ["--project", str(root), "search", "invoice", "--mode", "lexical", "--json"]
+    found = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mcp_vector_search", *search],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["results"]
+    imported = [ln.rsplit("|", 1)[-1].strip() for ln in found.stderr.splitlines() if "|" in ln]
+    assert imported and not any(m.split(".")[0] == "lancedb" for m in imported)
+
+
+def test_a_run_started_during_the_catch_up_waits_for_it(tmp_path: Path) -> None:
+    from mcp_vector_search.lock import WriterLock
+
+    root = make_corpus(tmp_path / "proj", files=20, functions=1)
+    idx = tmp_path / "idx"
+    env = cli_env(idx, home=tmp_path)
+    finisher = WriterLock(idx)
+    finisher.acquire(command="finish")
+    try:
+        proc = start_index(root, env)
+        # Still running (waiting), not failed as "locked".
+        assert not wait_for(proc, lambda: False, timeout=3.0)
+        assert proc.poll() is None
+    finally:
+        finisher.release()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    other = WriterLock(idx)
+    other.acquire(command="watch")
+    try:
+        locked = run_cli(env, "index", str(root), "--quiet", "--force")
+        assert locked.returncode == 4, locked.stderr  # any other writer: fail, naming it
+    finally:
+        other.release()

@@ -249,6 +249,24 @@ class Indexer:
             return
         self._published, self._published_at = version, time.monotonic()
 
+    def catch_up(self) -> None:
+        """Do for readers what an interrupted whole-tree run left undone: the engine's
+        text index takes in the rows committed since its last refresh, then the read copy
+        is published (`finish-index`, which such a run starts on its way out).
+
+        Rows the text index lacks are scanned on every lexical query (1.5 s at 76k chunks
+        of Django, against ~7 ms indexed), and the copy is what cold readers and the
+        search daemon answer from; neither fits in the stop grace on a large tree (6.2 s
+        and 7.5 s measured there), so they happen after the interrupted process left.
+        """
+        current = getattr(self.store, "sidecar_is_current", None)
+        if current is None or current():
+            return  # no copy to keep (a shared engine), or nothing was left undone
+        self.store.optimize()
+        self.store.set_meta(commits_since_optimize=0)
+        self._check_stop("Stopped; the index keeps its last committed state.")
+        self._publish()
+
     def embed_pending(self) -> IndexReport:
         snapshot.invalidate(self.index_dir)
         report = IndexReport()

@@ -26,6 +26,14 @@ from .errors import IndexLockedError, StoreError
 
 LOCK_NAME = "writer.lock"
 HOLDER_NAME = "writer.holder.json"
+# The holder's command while an interrupted run's catch-up (`finish-index`) holds the
+# lock: seconds of housekeeping on what was committed, not a run indexing files.
+CATCH_UP = "finish"
+
+
+def indexing(holder: dict[str, object] | None) -> bool:
+    """Whether a holder (Lock.holder()) is a writer at work on the tree."""
+    return holder is not None and holder.get("command") != CATCH_UP
 
 
 def _alive(pid: int) -> bool:

@@ -19,6 +19,7 @@ from . import walker
 from .config import Config
 from .errors import IndexNotFoundError
 from .lock import Lock, WriterLock
+from .lock import indexing as is_indexing
 from .records import FileState, IndexStatus
 from .store import Store
 
@@ -79,7 +80,7 @@ def collect_status(
     indexing = None
     outcome = "complete" if isinstance(last_run, str) else None
     if progress is not None:
-        if holder is not None:
+        if is_indexing(holder):
             indexing = {**progress, "holder": lock.describe_holder()}
         elif progress.get("phase") not in FINISHED_PHASES:
             outcome = "interrupted"
@@ -206,7 +207,7 @@ def read_progress(index_dir: Path) -> dict[str, object] | None:
 def live_progress(index_dir: Path, lock: Lock | None = None) -> dict[str, object] | None:
     """The writer's last progress, only while a writer holds the lock."""
     lock = lock if lock is not None else WriterLock(index_dir)
-    if lock.holder() is None:
-        return None
+    if not is_indexing(lock.holder()):
+        return None  # an interrupted run's catch-up has no progress of its own
     data = read_progress(index_dir)
     return {**(data or {}), "holder": lock.describe_holder()}

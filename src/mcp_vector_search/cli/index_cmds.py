@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -11,18 +12,23 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import IndexLockedError, UsageError
+from ..errors import IndexLockedError, Interrupted, UsageError
+from ..lock import CATCH_UP, indexing
 from .common import load, require_index, resolve_root
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
+    from ..config import Config
+    from ..lifecycle import Session
+
 
 def register(cli: click.Group) -> None:
     cli.add_command(index_cmd)
     cli.add_command(status_cmd)
     cli.add_command(reset_cmd)
+    cli.add_command(finish_cmd)
 
 
 class _Reporter:
@@ -137,12 +143,10 @@ def index_cmd(
     as_json: bool,
 ) -> None:
     """Index PATH (default: this project) and bring an existing index up to date."""
-    from ..indexer import Indexer
-    from ..lifecycle import Session, signals_to
+    from ..store import index_is_local
 
     root = resolve_root(ctx, path, must_exist=False)
     config = load(root, model=model)
-    from ..store import index_is_local
 
     if not force and index_is_local(config):
         from ..snapshot import unchanged
@@ -165,15 +169,77 @@ def index_cmd(
                 )
             return
     reporter = _Reporter(quiet, config.index_path(root))
-    with Session(root, config) as session, signals_to(session.stop):
-        try:
-            session.acquire_writer(wait=wait)
-        except IndexLockedError:
-            if session.stop.requested:  # a signal ended the --wait
-                raise session.stop.interrupted(
-                    "Interrupted while waiting for the writer lock; nothing was changed"
-                ) from None
+    try:
+        report = _index(root, config, reporter, force=force, wait=wait, no_embed=no_embed)
+    except Interrupted as exc:
+        if exc.exit_code == 128 + signal.SIGINT and index_is_local(config):
+            # Ctrl+C, not a supervisor's SIGTERM (which wants the whole tree gone). After
+            # the session let go of the lock: the finisher takes it.
+            _start_finisher(root)
+        raise
+    from ..indexer import IndexReport
+
+    assert isinstance(report, IndexReport)
+    if as_json:
+        from ..wire import to_json
+
+        click.echo(to_json(report))
+    if not quiet:
+        skipped = sum(report.skipped.values())
+        click.echo(
+            f"Indexed {report.files_total} files: {report.files_changed} changed,"
+            f" {report.files_deleted} removed, {skipped} skipped; {report.chunks_total} chunks,"
+            f" {report.embedded_total} embedded ({report.vectors_added} new) in"
+            f" {report.seconds:.1f}s",
+            err=True,
+        )
+    if report.missing_model and not as_json:
+        click.echo(f"note: {report.missing_model}", err=True)
+
+
+def _start_finisher(root: Path) -> None:
+    """Start `finish-index` detached (best effort): the text index and the read copy
+    catch up with what the interrupted run committed, after this process has left."""
+    import os
+    import subprocess
+
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "mcp_vector_search", "--project", str(root), "finish-index"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # the terminal's next Ctrl+C is not for it
+            env=dict(os.environ),
+            close_fds=True,
+        )
+    except OSError:
+        pass  # the next run catches up instead
+
+
+def _acquire(session: Session, *, wait: bool) -> None:
+    try:
+        session.acquire_writer(wait=wait)
+    except IndexLockedError:
+        if session.stop.requested:  # a signal ended the --wait
+            raise session.stop.interrupted(
+                "Interrupted while waiting for the writer lock; nothing was changed"
+            ) from None
+        if indexing(session.writer_lock.holder()):
             raise
+        # An interrupted run's catch-up (or a holder gone since): seconds of work at most,
+        # worth waiting for rather than failing a run started right after the interrupt.
+        _acquire(session, wait=True)
+
+
+def _index(
+    root: Path, config: Config, reporter: _Reporter, *, force: bool, wait: bool, no_embed: bool
+) -> object:
+    from ..indexer import Indexer
+    from ..lifecycle import Session, signals_to
+
+    with Session(root, config) as session, signals_to(session.stop):
+        _acquire(session, wait=wait)
 
         started = threading.Event()
 
@@ -203,24 +269,37 @@ def index_cmd(
             # The signal came after the last commit; the exit code still says it came,
             # so a calling script stops as it would at any other moment.
             raise session.stop.interrupted("Interrupted; the index is complete")
-    from ..indexer import IndexReport
+        return report
 
-    assert isinstance(report, IndexReport)
-    if as_json:
-        from ..wire import to_json
 
-        click.echo(to_json(report))
-    if not quiet:
-        skipped = sum(report.skipped.values())
-        click.echo(
-            f"Indexed {report.files_total} files: {report.files_changed} changed,"
-            f" {report.files_deleted} removed, {skipped} skipped; {report.chunks_total} chunks,"
-            f" {report.embedded_total} embedded ({report.vectors_added} new) in"
-            f" {report.seconds:.1f}s",
-            err=True,
+@click.command("finish-index", hidden=True)
+@click.pass_context
+def finish_cmd(ctx: click.Context) -> None:
+    """Bring the text index and the read copy up to an interrupted run's last commit."""
+    from ..indexer import Indexer
+    from ..lifecycle import Session, signals_to
+    from ..store import snapshot_summary
+
+    root = resolve_root(ctx, must_exist=True)
+    config = load(root)
+    require_index(config, root)
+    with Session(root, config) as session, signals_to(session.stop):
+        embedder = session.embedder()
+        summary = snapshot_summary(
+            config, root, model_id=embedder.model_id, dimensions=embedder.dimensions
         )
-    if report.missing_model and not as_json:
-        click.echo(f"note: {report.missing_model}", err=True)
+        if summary is not None:
+            return  # the copy matches the store: the run was interrupted after publishing
+        try:
+            session.acquire_writer(command=CATCH_UP)
+        except IndexLockedError:
+            return  # a writer runs, and publishes when its stage ends
+
+        def work() -> None:
+            store = session.store(writable=True)
+            Indexer(root, config, store, session.embedder, stop=session.stop).catch_up()
+
+        session.run_in_worker(work, name="mvs-finish")
 
 
 @click.command("status")
