@@ -41,6 +41,7 @@ class DaemonReader:
         self._session = session
         self._copy: tuple[tuple[object, ...], Store, Searcher] | None = None
         self._engine: tuple[Store, Searcher] | None = None
+        self._behind: tuple[object, ...] | None = None  # token of a copy found stale
         self.source = ""  # what answered the last request: "copy" or "engine"
 
     def search(
@@ -90,6 +91,8 @@ class DaemonReader:
             return None
         if self._copy is not None and self._copy[0] == token:
             return self._copy[1:]
+        if token == self._behind:
+            return None  # still the copy found behind the store: no header to read again
         embedder = session.embedder()
         store = open_snapshot_reader(
             session.config,
@@ -99,6 +102,7 @@ class DaemonReader:
         )
         self._drop_copy()
         if store is None:
+            self._behind = token
             return None
         self._copy = (token, store, Searcher(store, session.embedder))
         return self._copy[1:]

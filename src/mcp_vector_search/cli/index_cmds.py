@@ -175,7 +175,7 @@ def index_cmd(
         if exc.exit_code == 128 + signal.SIGINT and index_is_local(config):
             # Ctrl+C, not a supervisor's SIGTERM (which wants the whole tree gone). After
             # the session let go of the lock: the finisher takes it.
-            _start_finisher(root)
+            _start_finisher(root, config.model)
         raise
     from ..indexer import IndexReport
 
@@ -197,7 +197,7 @@ def index_cmd(
         click.echo(f"note: {report.missing_model}", err=True)
 
 
-def _start_finisher(root: Path) -> None:
+def _start_finisher(root: Path, model: str) -> None:
     """Start `finish-index` detached (best effort): the text index and the read copy
     catch up with what the interrupted run committed, after this process has left."""
     import os
@@ -210,7 +210,7 @@ def _start_finisher(root: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # the terminal's next Ctrl+C is not for it
-            env=dict(os.environ),
+            env={**os.environ, "MVS_MODEL": model},  # `index --model` included
             close_fds=True,
         )
     except OSError:
