@@ -77,7 +77,23 @@ def main() -> int:
         figures["interrupted"] = err.strip().splitlines()[-1] if err.strip() else proc.returncode
 
         from mcp_vector_search.lock import WriterLock
-        from mcp_vector_search.store import lancedb, sidecar
+        from mcp_vector_search.store import sidecar
+
+        if not args.costs:
+            # Done once the finisher let go of the lock with the copy current; polled
+            # before anything heavy is imported here, so its moment is not missed.
+            lock = WriterLock(idx)
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                header = sidecar.read_header(idx)
+                if lock.holder() is None and header and sidecar.is_current(header, idx):
+                    break
+                time.sleep(0.05)
+            figures["catch_up_done_after_signal_s"] = round(time.monotonic() - t_sig, 1)
+            header = sidecar.read_header(idx)
+            figures["copy_current"] = header is not None and sidecar.is_current(header, idx)
+
+        from mcp_vector_search.store import lancedb
         from mcp_vector_search.store.meta import read_meta
 
         meta = read_meta(idx)
@@ -97,17 +113,6 @@ def main() -> int:
             figures["engine_lexical_indexed_ms"] = lexical_ms(store)
             store.close()
         else:
-            lock, seen = WriterLock(idx), False
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                holder = lock.holder()
-                seen = seen or holder is not None
-                if seen and holder is None:
-                    break
-                time.sleep(0.05)
-            figures["catch_up_done_after_signal_s"] = round(time.monotonic() - t_sig, 1)
-            header = sidecar.read_header(idx)
-            figures["copy_current"] = header is not None and sidecar.is_current(header, idx)
             walls, engine_seen = [], False
             for q in QUERIES:
                 t0 = time.monotonic()
