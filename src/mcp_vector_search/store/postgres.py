@@ -4,7 +4,9 @@ Tables (created by the first writer, see postgres_conn.SCHEMA):
   mvs_projects  one row per (project, branch): its meta (model, schema, last run) and a
                 generation counter that every write bumps (readers refresh on it)
   mvs_files     file states per project
-  mvs_chunks    chunks per project, with a tsvector over our identifier-aware tokens (GIN)
+  mvs_chunks    chunks per project
+  mvs_postings  the lexical index: (project, term, BM25 impact, chunk), impact-ordered
+                (postgres_lexical.py)
   mvs_vectors_* one table per model: embed_hash -> vector(d), with an HNSW index. Shared
                 by every project: the embed hash names the model and the text, so a
                 teammate indexing the same commit finds every vector already there.
@@ -27,10 +29,9 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from ..errors import ClosedError, IndexNotFoundError, StoreError
+from ..errors import ClosedError, IndexNotFoundError, SchemaError, StoreError
 from ..records import Chunk, FileState
 from . import (
-    SCHEMA_VERSION,
     LexicalHit,
     StoredChunk,
     VectorHit,
@@ -41,10 +42,12 @@ from . import (
 from .meta import check_meta
 from .postgres_conn import (
     LOCK_NAMESPACE,
+    SCHEMA_VERSION,
     AdvisoryLock,
     Connection,
     connect,
     database_url,
+    db_version,
     delete_project,
     ensure_schema,
     held_locks,
@@ -55,7 +58,8 @@ from .postgres_conn import (
     schema_exists,
     vectors_table,
 )
-from .postgres_search import COLUMNS, document, lexical_hits, nearest, pg_token, stored_chunk
+from .postgres_lexical import INSERT_CHUNKS, lexical_hits
+from .postgres_search import COLUMNS, document, nearest, pg_token, stored_chunk
 from .postgres_vectors import build_hnsw, ensure_vectors_table, has_vectors_table, hnsw_ready
 
 if TYPE_CHECKING:
@@ -170,6 +174,14 @@ class PgStore:
         def reader(conn: Connection) -> int:
             if not schema_exists(conn):
                 raise IndexNotFoundError(f"no index for {self.project!r} in {self.location}")
+            version = db_version(conn) or 1
+            if version < SCHEMA_VERSION:
+                raise SchemaError(
+                    f"the tables at {self.location} have schema {version}; this version"
+                    f" searches schema {SCHEMA_VERSION}",
+                    hint="run `mcp-vector-search index` once (a writer upgrades the tables"
+                    " in place, for every project)",
+                )
             row = conn.execute(
                 "SELECT id, meta FROM mvs_projects WHERE project = %s AND branch = %s",
                 (self.project, self.branch),
@@ -414,28 +426,21 @@ class PgStore:
             )
             if rows:
                 conn.execute(
-                    """INSERT INTO mvs_chunks (project_id, id, path, start_line, end_line,
-                           symbol, kind, language, content, embed_text, embed_hash, tokens)
-                       SELECT %s, u.id, u.path, u.sl, u.el, u.sym, u.kind, u.lang, u.content,
-                           u.et, u.eh, to_tsvector('mvs_code', u.doc)
-                       FROM unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::text[],
-                           %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                           %s::text[]) AS u(id, path, sl, el, sym, kind, lang, content, et, eh,
-                           doc)""",
-                    (
-                        self._id,
-                        [i for i, _ in rows],
-                        [c.path for _, c in rows],
-                        [c.start_line for _, c in rows],
-                        [c.end_line for _, c in rows],
-                        [c.symbol for _, c in rows],
-                        [c.kind for _, c in rows],
-                        [c.language for _, c in rows],
-                        [c.content for _, c in rows],
-                        [c.embed_text for _, c in rows],
-                        [embed_hash(self.model_id, c.embed_text) for _, c in rows],
-                        [document(c) for _, c in rows],
-                    ),
+                    INSERT_CHUNKS,
+                    {
+                        "p": self._id,
+                        "id": [i for i, _ in rows],
+                        "path": [c.path for _, c in rows],
+                        "sl": [c.start_line for _, c in rows],
+                        "el": [c.end_line for _, c in rows],
+                        "sym": [c.symbol for _, c in rows],
+                        "kind": [c.kind for _, c in rows],
+                        "lang": [c.language for _, c in rows],
+                        "content": [c.content for _, c in rows],
+                        "et": [c.embed_text for _, c in rows],
+                        "eh": [embed_hash(self.model_id, c.embed_text) for _, c in rows],
+                        "doc": [document(c) for _, c in rows],
+                    },
                 )
             self._upsert_files(conn, states)
 
@@ -551,7 +556,8 @@ class PgStore:
             raise StoreError("this store was opened read-only")
 
         def run(conn: Connection) -> None:
-            for table in (sql.Identifier("mvs_chunks"), sql.Identifier("mvs_files"), self._vt):
+            tables = ("mvs_chunks", "mvs_postings", "mvs_files")
+            for table in (*(sql.Identifier(t) for t in tables), self._vt):
                 try:
                     conn.execute(sql.SQL("ANALYZE {}").format(table))
                 except psycopg.errors.InsufficientPrivilege:

@@ -23,7 +23,8 @@ from psycopg.rows import TupleRow
 
 from ..errors import IndexLockedError, StoreError
 from ..lock import describe, holder_note
-from . import SCHEMA_VERSION, project_identity
+from . import postgres_lexical as lex
+from . import project_identity
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -35,6 +36,11 @@ LOCK_NAMESPACE = 0x6D767300
 _SCHEMA_LOCK = 0  # serialises schema creation between clients starting at once
 CONNECT_TIMEOUT = 10
 _DOWN_HINT = "check that the server is running and MVS_DATABASE_URL (or database_url) is right"
+
+# The database's own schema (mvs_schema), also the schema_version in each project's
+# meta so that an older client refuses the tables it can't read. 2: lexical postings
+# (postgres_lexical.py) replace schema 1's tsvector column and its GIN index.
+SCHEMA_VERSION = 2
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS mvs_schema (version int NOT NULL)",
@@ -66,11 +72,10 @@ SCHEMA = [
         content text NOT NULL,
         embed_text text NOT NULL,
         embed_hash text NOT NULL,
-        tokens tsvector NOT NULL,
+        seq bigint GENERATED ALWAYS AS IDENTITY,
         PRIMARY KEY (project_id, id))""",
     "CREATE INDEX IF NOT EXISTS mvs_chunks_path ON mvs_chunks (project_id, path)",
     "CREATE INDEX IF NOT EXISTS mvs_chunks_hash ON mvs_chunks (embed_hash, project_id)",
-    "CREATE INDEX IF NOT EXISTS mvs_chunks_tokens ON mvs_chunks USING gin (tokens)",
     """CREATE TABLE IF NOT EXISTS mvs_models (
         model_id text PRIMARY KEY,
         dimensions int NOT NULL,
@@ -92,6 +97,7 @@ SCHEMA = [
                 hword_numpart WITH mvs_stem;
         END IF;
     END $$""",
+    *lex.SCHEMA,
 ]
 
 
@@ -207,6 +213,15 @@ def schema_exists(conn: Connection) -> bool:
     return bool(row and row[0])
 
 
+def db_version(conn: Connection) -> int | None:
+    """The tables' schema; None before any client created them."""
+    row = conn.execute("SELECT to_regclass('mvs_schema') IS NOT NULL").fetchone()
+    if not (row and row[0]):
+        return None
+    row = conn.execute("SELECT max(version) FROM mvs_schema").fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def ensure_schema(conn: Connection, url: str) -> None:
     """Create the shared tables once (writers only); readers never run DDL."""
     try:
@@ -222,11 +237,20 @@ def ensure_schema(conn: Connection, url: str) -> None:
             conn.execute(
                 "SELECT pg_advisory_xact_lock(%s::int, %s::int)", (LOCK_NAMESPACE, _SCHEMA_LOCK)
             )
+            version = db_version(conn)
+            if version is not None and version < SCHEMA_VERSION:
+                # Every project's rows live in these tables: one upgrade serves them all.
+                lex.migrate_from_v1(conn)
             for statement in SCHEMA:
                 conn.execute(statement)
-            row = conn.execute("SELECT max(version) FROM mvs_schema").fetchone()
-            if row is None or row[0] is None:
+            if version is None:
                 conn.execute("INSERT INTO mvs_schema VALUES (%s)", (SCHEMA_VERSION,))
+            elif version < SCHEMA_VERSION:
+                conn.execute("UPDATE mvs_schema SET version = %s", (SCHEMA_VERSION,))
+                conn.execute(
+                    "UPDATE mvs_projects SET meta = jsonb_set(meta, '{schema_version}', %s)",
+                    (json.dumps(SCHEMA_VERSION),),
+                )
     except psycopg.Error as exc:
         raise map_error(exc, url, "creating the tables") from None
 

@@ -1,20 +1,22 @@
-"""The postgres store's two queries: lexical (tsvector, with BM25's idf) and nearest
-vectors (exact scan, or the HNSW index), each over one project's chunks."""
+"""The postgres store's nearest-vector query (exact scan, or the HNSW index) over one
+project's chunks, and what both queries share: the lexical document, the row shape.
+Lexical search itself is postgres_lexical.py."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
 from psycopg import sql
 
 from .. import lexical
 from ..records import Chunk
-from . import LexicalHit, StoredChunk, VectorHit
-from .postgres_conn import Connection
+from . import StoredChunk, VectorHit
+
+if TYPE_CHECKING:
+    from .postgres_conn import Connection
 
 EF_SEARCH_MAX = 1000  # pgvector's ceiling for hnsw.ef_search
-DF_CAP = 2000  # document frequencies are counted up to this (enough to tell rare terms)
 
 COLUMNS = "c.id, c.path, c.start_line, c.end_line, c.symbol, c.kind, c.language, c.embed_hash"
 
@@ -26,7 +28,7 @@ def pg_token(token: str) -> str:
 
 
 def document(chunk: Chunk) -> str:
-    """The text the chunk's tsvector is made of: our tokens, as pg_token spells them."""
+    """The text the chunk's postings are made of: our tokens, as pg_token spells them."""
     text = lexical.document_text(chunk.content, chunk.symbol, chunk.path)
     return " ".join(pg_token(t) for t in text.split())
 
@@ -42,46 +44,6 @@ def stored_chunk(row: Sequence[object]) -> StoredChunk:
         str(row[6]),
         str(row[7]),
     )
-
-
-def lexical_hits(
-    conn: Connection,
-    project_id: int,
-    tokens: list[str],
-    total: int,
-    limit: int,
-    language: str | None,
-) -> list[LexicalHit]:
-    """BM25's idf from document frequencies (counted up to DF_CAP) times the server's
-    term-frequency rank with length normalisation, summed over the query's tokens."""
-    dfs = conn.execute(
-        """SELECT (SELECT count(*) FROM (SELECT 1 FROM mvs_chunks c
-                WHERE c.tokens @@ plainto_tsquery('mvs_code', t) AND c.project_id = %s
-                LIMIT %s) x)
-           FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, i) ORDER BY i""",
-        (project_id, DF_CAP, tokens),
-    ).fetchall()
-    n = max(1, total)
-    weights = [float(np.log(1 + (n - int(r[0]) + 0.5) / (int(r[0]) + 0.5))) for r in dfs]
-    where_lang = sql.SQL(" AND c.language = %(lang)s") if language else sql.SQL("")
-    query = sql.SQL(
-        "WITH q AS (SELECT plainto_tsquery('mvs_code', t) AS tq, w"
-        " FROM unnest(%(terms)s::text[], %(weights)s::float8[]) AS u(t, w))"
-        " SELECT " + COLUMNS + ", sum(q.w * ts_rank(c.tokens, q.tq, 1)) AS score"
-        " FROM q JOIN mvs_chunks c ON c.tokens @@ q.tq"
-        " WHERE c.project_id = %(p)s{lang}"
-        " GROUP BY c.project_id, c.id"
-        " ORDER BY score DESC, c.path, c.start_line LIMIT %(limit)s"
-    ).format(lang=where_lang)
-    params = {
-        "terms": tokens,
-        "weights": weights,
-        "p": project_id,
-        "lang": language,
-        "limit": limit,
-    }
-    rows = conn.execute(query, params).fetchall()
-    return [LexicalHit(stored_chunk(r), float(r[8])) for r in rows]
 
 
 def nearest(
