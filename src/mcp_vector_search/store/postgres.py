@@ -58,7 +58,7 @@ from .postgres_conn import (
     schema_exists,
     vectors_table,
 )
-from .postgres_lexical import INSERT_CHUNKS, lexical_hits
+from .postgres_lexical import INSERT_CHUNKS, TOP_POSTINGS, lexical_hits
 from .postgres_search import COLUMNS, document, nearest, pg_token, stored_chunk
 from .postgres_vectors import build_hnsw, ensure_vectors_table, has_vectors_table, hnsw_ready
 
@@ -103,6 +103,7 @@ class PgStore:
         self._counts: tuple[int, tuple[int, int, int]] | None = None
         self._meta: dict[str, object] = {}
         self.exact_below = EXACT_BELOW
+        self.top_postings = TOP_POSTINGS
         try:
             self._id = self._open(rebuild)
         except BaseException:
@@ -349,7 +350,9 @@ class PgStore:
         total = self.counts()[1]
         return self._run(
             "lexical search",
-            lambda conn: lexical_hits(conn, self._id, tokens, total, limit, language),
+            lambda conn: lexical_hits(
+                conn, self._id, tokens, total, limit, language, top_postings=self.top_postings
+            ),
         )
 
     def vector_search(

@@ -37,11 +37,12 @@ TOP_POSTINGS = DF_CAP  # postings read per query term (see the module docstring)
 # BM25's usual constants. Lengths are normalised against a fixed reference, not the
 # project's mean: an impact is written once with its chunk, and a mean that moves with
 # every write would leave older impacts scaled to an older mean (or make each file's
-# replace rewrite the project). The reference only sets where `b` pivots; 100 words is
-# about a typical chunk's document (symbol, path and code tokens).
+# replace rewrite the project). The reference only sets where `b` pivots: 64 words is
+# about the mean document (symbol, path and code tokens) of the benchmark corpora,
+# 57 to 73 per corpus, and 61 in bench/store_bench.py's synthetic one.
 K1 = 1.2
 B = 0.75
-REFERENCE_LENGTH = 100.0
+REFERENCE_LENGTH = 64.0
 
 
 def impact_sql(tf: str, dl: str) -> str:
@@ -128,14 +129,15 @@ def migrate_from_v1(conn: Connection) -> None:
 _QUERY = """WITH q AS (SELECT u.i, v.lexeme AS t
         FROM unnest(%(terms)s::text[]) WITH ORDINALITY AS u(x, i)
         CROSS JOIN LATERAL unnest(to_tsvector('mvs_code', u.x)) AS v),
-    hits AS MATERIALIZED (SELECT q.i, p.chunk, p.impact FROM q CROSS JOIN LATERAL
+    hits AS MATERIALIZED (SELECT q.i, q.t, p.chunk, p.impact FROM q CROSS JOIN LATERAL
         (SELECT chunk, impact FROM mvs_postings
          WHERE project_id = %(p)s AND term = q.t ORDER BY impact DESC LIMIT %(n)s) AS p),
-    df AS (SELECT i, least(count(*), %(cap)s) AS n FROM hits GROUP BY i),
-    w AS (SELECT i, ln(1 + (%(total)s - n + 0.5) / (n + 0.5)) AS w FROM df),
-    scored AS (SELECT h.chunk, sum(w.w * h.impact) AS s FROM hits h JOIN w USING (i)
+    df AS (SELECT i, t, count(*) AS seen, least(count(*), %(cap)s) AS n FROM hits
+        GROUP BY i, t),
+    w AS (SELECT i, t, ln(1 + (%(total)s - n + 0.5) / (n + 0.5)) AS w FROM df),
+    scored AS (SELECT h.chunk, sum(w.w * h.impact) AS s FROM hits h JOIN w USING (i, t)
         GROUP BY h.chunk{top})
-    SELECT {columns}, scored.s, (SELECT max(n) FROM df) FROM scored
+    SELECT {columns}, scored.s, (SELECT max(seen) FROM df) FROM scored
     JOIN mvs_chunks c ON c.seq = scored.chunk{lang}
     ORDER BY scored.s DESC, c.path, c.start_line LIMIT %(limit)s"""
 
@@ -153,10 +155,11 @@ def lexical_hits(
     """BM25 (idf from document frequencies counted up to DF_CAP) summed over the query's
     tokens, from each token's `top_postings` best postings; every posting when a
     language filter leaves too few."""
+    per_term = max(top_postings, limit)  # so that one term alone can fill the answer
     params: dict[str, object] = {
         "terms": tokens,
         "p": project_id,
-        "n": top_postings,
+        "n": per_term,
         "cap": min(DF_CAP, top_postings),
         "total": max(1, total),
         "lang": language,
@@ -168,7 +171,7 @@ def lexical_hits(
     top = sql.SQL("" if language else " ORDER BY s DESC FETCH FIRST %(limit)s ROWS WITH TIES")
     query = sql.SQL(_QUERY).format(columns=sql.SQL(COLUMNS), lang=where_lang, top=top)
     rows = conn.execute(query, params).fetchall()
-    truncated = bool(rows) and int(rows[0][9] or 0) >= top_postings
+    truncated = bool(rows) and int(rows[0][9] or 0) >= per_term
     if language and len(rows) < limit and (truncated or not rows):
         # Too few in this language among the candidates; every posting may hold more.
         # (No rows at all also lands here: the candidates can't tell "none" from "cut".)
