@@ -107,9 +107,11 @@ def open_pg(root: Path, url: str, project: str | None = None) -> PgStore:
 
 
 def assert_same(got: list[tuple[str, int, float]], want: list[tuple[str, int, float]]) -> None:
-    assert [g[:2] for g in got] == [w[:2] for w in want]
-    for g, w in zip(got, want, strict=True):
-        assert g[2] == pytest.approx(w[2], rel=1e-5)
+    """The same scores in the same order; ties may come in any order (and at the cut,
+    any of the tied chunks)."""
+    assert [g[2] for g in got] == pytest.approx([w[2] for w in want], rel=1e-5)
+    found = {g[:2] for g in got}
+    assert all(w[:2] in found for w in want if w[2] > want[-1][2] * (1 + 1e-5))
 
 
 def hits(store: PgStore, terms: list[str], limit: int, language: str | None = None) -> list:

@@ -126,20 +126,22 @@ def migrate_from_v1(conn: Connection) -> None:
     conn.execute("ALTER TABLE mvs_chunks DROP COLUMN tokens")
 
 
-_QUERY = """WITH q AS (SELECT u.i, v.lexeme AS t
-        FROM unnest(%(terms)s::text[]) WITH ORDINALITY AS u(x, i)
+# Per term: its best postings, how many there were (its df, up to the cap) and so its
+# idf, in one index scan; then one sum per chunk.
+_QUERY = """WITH q AS (SELECT v.lexeme AS t
+        FROM unnest(%(terms)s::text[]) AS u(x)
         CROSS JOIN LATERAL unnest(to_tsvector('mvs_code', u.x)) AS v),
-    hits AS MATERIALIZED (SELECT q.i, q.t, p.chunk, p.impact FROM q CROSS JOIN LATERAL
-        (SELECT chunk, impact FROM mvs_postings
-         WHERE project_id = %(p)s AND term = q.t ORDER BY impact DESC LIMIT %(n)s) AS p),
-    df AS (SELECT i, t, count(*) AS seen, least(count(*), %(cap)s) AS n FROM hits
-        GROUP BY i, t),
-    w AS (SELECT i, t, ln(1 + (%(total)s - n + 0.5) / (n + 0.5)) AS w FROM df),
-    scored AS (SELECT h.chunk, sum(w.w * h.impact) AS s FROM hits h JOIN w USING (i, t)
-        GROUP BY h.chunk{top})
-    SELECT {columns}, scored.s, (SELECT max(seen) FROM df) FROM scored
+    hits AS MATERIALIZED (SELECT p.chunk, p.seen, p.impact * ln(1 + (%(total)s - p.df + 0.5)
+            / (p.df + 0.5)) AS s
+        FROM q CROSS JOIN LATERAL (SELECT chunk, impact, count(*) OVER () AS seen,
+            least(count(*) OVER (), %(cap)s) AS df
+            FROM (SELECT chunk, impact FROM mvs_postings
+                WHERE project_id = %(p)s AND term = q.t
+                ORDER BY impact DESC LIMIT %(n)s) AS top) AS p),
+    scored AS (SELECT chunk, sum(s) AS s FROM hits GROUP BY chunk{top})
+    SELECT {columns}, scored.s, {seen} FROM scored
     JOIN mvs_chunks c ON c.seq = scored.chunk{lang}
-    ORDER BY scored.s DESC, c.path, c.start_line LIMIT %(limit)s"""
+    ORDER BY scored.s DESC, c.seq LIMIT %(limit)s"""
 
 
 def lexical_hits(
@@ -165,11 +167,22 @@ def lexical_hits(
         "lang": language,
         "limit": limit,
     }
-    where_lang = sql.SQL(" AND c.language = %(lang)s") if language else sql.SQL("")
-    # Unfiltered, the best `limit` sums (ties kept: the order below breaks them) are all
-    # that need their chunk rows; a filter needs every candidate's.
-    top = sql.SQL("" if language else " ORDER BY s DESC FETCH FIRST %(limit)s ROWS WITH TIES")
-    query = sql.SQL(_QUERY).format(columns=sql.SQL(COLUMNS), lang=where_lang, top=top)
+    if language:
+        # Every candidate may be needed: the filter is on the chunk rows.
+        parts = {
+            "top": "",
+            "lang": " AND c.language = %(lang)s",
+            "seen": "(SELECT max(seen) FROM hits)",
+        }
+    else:
+        # Only the best `limit` sums need their chunk rows. Ties go to the chunk written
+        # first (seq), not to the path: both are arbitrary, and sorting on the path
+        # would need every tied chunk's row (hundreds, on synthetic code).
+        parts = {"top": " ORDER BY s DESC, chunk LIMIT %(limit)s", "lang": "", "seen": "NULL"}
+    query = sql.SQL(_QUERY).format(
+        columns=sql.SQL(COLUMNS),
+        **{k: sql.SQL(v) for k, v in parts.items()},
+    )
     rows = conn.execute(query, params).fetchall()
     truncated = bool(rows) and int(rows[0][9] or 0) >= per_term
     if language and len(rows) < limit and (truncated or not rows):
