@@ -36,7 +36,6 @@ from . import (
     StoredChunk,
     VectorHit,
     chunk_id,
-    embed_hash,
     project_identity,
 )
 from .meta import check_meta
@@ -58,8 +57,8 @@ from .postgres_conn import (
     schema_exists,
     vectors_table,
 )
-from .postgres_lexical import INSERT_CHUNKS, TOP_POSTINGS, lexical_hits
-from .postgres_search import COLUMNS, document, nearest, pg_token, stored_chunk
+from .postgres_lexical import TOP_POSTINGS, insert_chunks, lexical_hits
+from .postgres_search import COLUMNS, nearest, pg_token, stored_chunk
 from .postgres_vectors import build_hnsw, ensure_vectors_table, has_vectors_table, hnsw_ready
 
 if TYPE_CHECKING:
@@ -402,16 +401,16 @@ class PgStore:
         return self.contents(list(dict.fromkeys(c.id for c in chunks)))
 
     def size_bytes(self) -> int:
-        def read(conn: Connection) -> int:
-            row = conn.execute(
-                "SELECT (SELECT coalesce(sum(pg_column_size(c.*)), 0) FROM mvs_chunks c"
-                " WHERE c.project_id = %s) + (SELECT coalesce(sum(pg_column_size(f.*)), 0)"
-                " FROM mvs_files f WHERE f.project_id = %s)",
-                (self._id, self._id),
-            ).fetchone()
-            return int(row[0]) if row else 0
-
-        return self._run("measuring the index", read)
+        parts = " + ".join(
+            f"(SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {table} t"
+            " WHERE t.project_id = %(p)s)"
+            for table in ("mvs_chunks", "mvs_files", "mvs_postings")
+        )
+        row = self._run(
+            "measuring the index",
+            lambda conn: conn.execute("SELECT " + parts, {"p": self._id}).fetchone(),
+        )
+        return int(row[0]) if row else 0
 
     # ---------------------------------------------------------------- writes
     def replace_files(self, states: Sequence[FileState], chunks: Sequence[Chunk]) -> None:
@@ -428,23 +427,7 @@ class PgStore:
                 (self._id, [s.path for s in states]),
             )
             if rows:
-                conn.execute(
-                    INSERT_CHUNKS,
-                    {
-                        "p": self._id,
-                        "id": [i for i, _ in rows],
-                        "path": [c.path for _, c in rows],
-                        "sl": [c.start_line for _, c in rows],
-                        "el": [c.end_line for _, c in rows],
-                        "sym": [c.symbol for _, c in rows],
-                        "kind": [c.kind for _, c in rows],
-                        "lang": [c.language for _, c in rows],
-                        "content": [c.content for _, c in rows],
-                        "et": [c.embed_text for _, c in rows],
-                        "eh": [embed_hash(self.model_id, c.embed_text) for _, c in rows],
-                        "doc": [document(c) for _, c in rows],
-                    },
-                )
+                insert_chunks(conn, self._id, self.model_id, rows)
             self._upsert_files(conn, states)
 
         self._write("writing chunks", write)

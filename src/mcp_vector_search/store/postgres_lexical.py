@@ -21,12 +21,14 @@ their chunks on every path: per-file replace, delete, orphans, reset, a dropped 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from psycopg import sql
 
-from . import LexicalHit
-from .postgres_search import COLUMNS, stored_chunk
+from ..records import Chunk
+from . import LexicalHit, embed_hash
+from .postgres_search import COLUMNS, document, stored_chunk
 
 if TYPE_CHECKING:
     from .postgres_conn import Connection
@@ -108,6 +110,29 @@ INSERT_CHUNKS = (
    CROSS JOIN LATERAL (SELECT to_tsvector('mvs_code', u.doc) AS tv) AS t"""
     + _TERMS_OF.format(tv="t.tv")
 )
+
+
+def insert_chunks(
+    conn: Connection, project_id: int, model_id: str, rows: Sequence[tuple[str, Chunk]]
+) -> None:
+    """Insert (id, chunk) rows and their postings, in one statement."""
+    conn.execute(
+        INSERT_CHUNKS,
+        {
+            "p": project_id,
+            "id": [i for i, _ in rows],
+            "path": [c.path for _, c in rows],
+            "sl": [c.start_line for _, c in rows],
+            "el": [c.end_line for _, c in rows],
+            "sym": [c.symbol for _, c in rows],
+            "kind": [c.kind for _, c in rows],
+            "lang": [c.language for _, c in rows],
+            "content": [c.content for _, c in rows],
+            "et": [c.embed_text for _, c in rows],
+            "eh": [embed_hash(model_id, c.embed_text) for _, c in rows],
+            "doc": [document(c) for _, c in rows],
+        },
+    )
 
 
 def migrate_from_v1(conn: Connection) -> None:
