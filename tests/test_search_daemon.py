@@ -284,6 +284,7 @@ def test_serve_releases_once_idle_and_ends_for_a_restart_when_asked(
         calls.append(time.monotonic())
         return len(calls) >= 2  # the second idle period asks to start over
 
+    ticks: list[int] = []  # how many releases had run at each tick
     outcome: list[object] = []
     server = threading.Thread(
         target=lambda: outcome.append(
@@ -293,6 +294,7 @@ def test_serve_releases_once_idle_and_ends_for_a_restart_when_asked(
                 lambda r: {},
                 threading.Event(),
                 release=release,
+                tick=lambda: ticks.append(len(calls)),
                 release_seconds=0.2,
             )
         ),
@@ -307,5 +309,7 @@ def test_serve_releases_once_idle_and_ends_for_a_restart_when_asked(
     assert search_daemon.query(index_dir, "fake", {"op": "ping"}) is not None  # re-arms it
     server.join(10)
     assert not server.is_alive() and len(calls) == 2
+    # Ticks come between requests while the daemon holds what it released; none after.
+    assert ticks and set(ticks) <= {0, 1}
     assert isinstance(outcome[0], search_daemon.Restart)
     assert not sock.exists()

@@ -249,10 +249,14 @@ def serve(
     stop: threading.Event,
     *,
     release: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
     release_seconds: float = RELEASE_SECONDS,
     idle_seconds: float = IDLE_SECONDS,
 ) -> Restart | None:
     """Answer requests with `handle(request) -> dict` until idle or stopped.
+
+    `tick()` runs about once a second between requests until the next release: time to
+    get ready for the next request (a newer read copy) while nobody waits.
 
     `release()` runs once `release_seconds` pass without a request (again after each
     later request), and on a `release` request; when it returns True, serving ends with
@@ -290,6 +294,11 @@ def serve(
             try:
                 conn, _ = server.accept()
             except TimeoutError:
+                if tick is not None and not released:
+                    try:
+                        tick()
+                    except Exception:  # only a head start for the next request
+                        pass
                 continue
             last = time.monotonic()
             released = release is None

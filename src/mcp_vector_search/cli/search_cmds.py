@@ -114,6 +114,7 @@ def _serve_daemon(
                 handle,
                 stop,
                 release=reader.release,
+                tick=reader.prepare,
                 idle_seconds=idle or search_daemon.IDLE_SECONDS,
             ),
             name="mvs-search-daemon",
