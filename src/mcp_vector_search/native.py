@@ -8,7 +8,6 @@ identity (module and qualified name of the class), never by message text.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import gc
 from collections.abc import Callable, Iterator
@@ -66,6 +65,8 @@ def return_memory_to_os() -> None:
     daemon, trimming after dropping the model took its RSS from ~150 to ~95 MB. Without
     glibc (musl, macOS) only the collection runs.
     """
+    import ctypes  # here, not at the top: every cold read imports this module
+
     gc.collect()
     try:
         # The process's own symbols: libc's, without searching for it by name.
