@@ -152,12 +152,14 @@ def migrate_from_v1(conn: Connection) -> None:
 
 
 # Per term: its best postings, how many there were (its df, up to the cap) and so its
-# idf, in one index scan; then one sum per chunk.
+# idf, in one index scan; then one sum per chunk. The idf is float8 arithmetic: with
+# the integer count and a numeric 0.5 it was numeric, and its ln() took most of the
+# query (13 of 19 ms over 3,336 postings, measured).
 _QUERY = """WITH q AS (SELECT v.lexeme AS t
         FROM unnest(%(terms)s::text[]) AS u(x)
         CROSS JOIN LATERAL unnest(to_tsvector('mvs_code', u.x)) AS v),
-    hits AS MATERIALIZED (SELECT p.chunk, p.seen, p.impact * ln(1 + (%(total)s - p.df + 0.5)
-            / (p.df + 0.5)) AS s
+    hits AS MATERIALIZED (SELECT p.chunk, p.seen,
+            p.impact * ln(1 + (%(total)s::float8 - p.df + 0.5) / (p.df + 0.5)) AS s
         FROM q CROSS JOIN LATERAL (SELECT chunk, impact, count(*) OVER () AS seen,
             least(count(*) OVER (), %(cap)s) AS df
             FROM (SELECT chunk, impact FROM mvs_postings
