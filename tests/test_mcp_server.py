@@ -214,6 +214,14 @@ def test_index_status_reports_counts(tools: ProjectTools) -> None:
     assert data["files"] > 0 and data["chunks"] >= data["files"]
     assert data["embedded"] == data["chunks"] and data["percent_embedded"] == 100.0
     assert data["stale_files"] == 0
+    assert data["vectors"] == {
+        "model": "fake",
+        "model_id": data["model"],
+        "with_vectors": data["chunks"],
+        "lexical_only": 0,
+        "reason": None,
+        "hint": None,
+    }
     assert data["indexing"] is None and data["root"] == str(tools.root)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mcp_vector_search.embedding import INSTALL_WEIGHTS
 from tests.crashkit import cli_env, run_cli
 
 pytestmark = pytest.mark.slow
@@ -44,6 +45,13 @@ def test_lexical_without_weights_then_vectors_once_installed(
     assert payload["mode"] == "lexical"
     status = json.loads(run_cli(bare, "--project", str(sample_project), "status", "--json").stdout)
     assert status["chunks"] > 0 and status["embedded"] == 0
+    vectors = status["vectors"]
+    assert vectors["reason"] == "weights not installed" and vectors["hint"] == INSTALL_WEIGHTS
+    assert vectors["with_vectors"] == 0 and vectors["lexical_only"] == status["chunks"]
+    text = run_cli(bare, "--project", str(sample_project), "status").stdout
+    line = next(ln for ln in text.splitlines() if ln.startswith("vectors:"))
+    assert f"no {vectors['model']} vectors: weights not installed" in line
+    assert INSTALL_WEIGHTS in line and vectors["model"].startswith("minilm-")
 
     # With the weights back, the next run cuts the chunks with the real tokenizer and
     # embeds every one of them.
@@ -52,4 +60,5 @@ def test_lexical_without_weights_then_vectors_once_installed(
     assert "note:" not in second.stderr
     after = json.loads(run_cli(env, "--project", str(sample_project), "status", "--json").stdout)
     assert after["embedded"] == after["chunks"] > 0
+    assert after["vectors"]["reason"] is None and after["vectors"]["lexical_only"] == 0
     assert after["chunks"] < status["chunks"]  # the character bound cut smaller chunks

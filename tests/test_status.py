@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mcp_vector_search.records import IndexStatus
-from mcp_vector_search.render import describe_progress, status_text
+from mcp_vector_search.embedding import INSTALL_WEIGHTS, model_label
+from mcp_vector_search.records import IndexStatus, VectorCoverage
+from mcp_vector_search.render import describe_progress, describe_vectors, status_text
+from mcp_vector_search.status import vector_coverage
 from tests.crashkit import (
     bad_markers,
     cli_env,
@@ -47,6 +49,12 @@ def test_an_interrupted_first_run_says_so(tmp_path: Path) -> None:
     data = json.loads(status(env, root, "--json").stdout)
     assert data["last_outcome"] == "interrupted" and data["indexing"] is None
     assert data["interrupted"]["phase"] == "lexical"
+    vectors = data["vectors"]
+    assert vectors["model"] == "fake" and vectors["model_id"] == data["model_id"]
+    assert vectors["with_vectors"] == data["embedded"]
+    assert vectors["lexical_only"] == data["chunks"] - data["embedded"]
+    if vectors["lexical_only"]:  # chunks written before the interrupt wait for the next run
+        assert vectors["reason"] == "embedding pending" and "index" in vectors["hint"]
 
     # Finished by the next run: a complete run again, counted from the writer's copy.
     assert run_cli(env, "index", str(root), "--quiet").returncode == 0
@@ -60,8 +68,14 @@ def test_an_interrupted_first_run_says_so(tmp_path: Path) -> None:
     data = json.loads(done.stdout)
     assert data["last_outcome"] == "complete" and data["interrupted"] is None
     assert data["chunks"] == data["embedded"] > 0 and data["stale_files"] == 0
+    assert data["vectors"]["with_vectors"] == data["chunks"]
+    assert data["vectors"]["lexical_only"] == 0 and data["vectors"]["reason"] is None
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
     assert "lancedb" not in imported
+    assert "numpy" not in imported  # the vector line reads ids, never loads a model
+    text = status(env, root).stdout
+    chunks = f"{data['chunks']:,}"
+    assert f"vectors:   fake (fake-hashing-64) {chunks} of {chunks} chunks\n" in text
 
 
 def test_a_running_job_is_one_line_naming_its_holder(tmp_path: Path) -> None:
@@ -78,6 +92,9 @@ def test_a_running_job_is_one_line_naming_its_holder(tmp_path: Path) -> None:
             assert line.startswith("indexing:  reading files ") and "/3,000 files (" in line
             assert f"by pid {proc.pid} " in line and "(index, since" in line
             assert "{" not in text
+        data = json.loads(status(env, root, "--json").stdout)
+        if data["indexing"] is not None and data["vectors"]["lexical_only"]:
+            assert data["vectors"]["reason"] == "embedding in progress"
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
@@ -110,3 +127,29 @@ def test_progress_lines_are_written_for_people() -> None:
         interrupted={"phase": "embed", "unit": "chunks", "done": 5, "total": 10, "updated": 0},
     )
     assert "last run:  interrupted while embedding at 5/10 chunks (50%)" in status_text(cut)
+
+
+def test_vector_lines_say_model_precision_and_why_chunks_lack_vectors() -> None:
+    minilm = "sentence-transformers/all-MiniLM-L6-v2"
+    int8 = f"{minilm}@int8-sq8-pc-rr-1"
+    assert model_label(minilm) == "minilm-fp32" and model_label(int8) == "minilm-int8"
+    assert model_label(f"{minilm}@static-pca256-sif1e-4-1") == "static"
+    assert model_label("fake-hashing-64") == "fake"
+    pending = VectorCoverage("minilm-int8", int8, 3124, 18, "embedding pending", "run `x`")
+    assert describe_vectors(pending) == (
+        f"minilm-int8 ({int8}) 3,124 of 3,142 chunks; 18 lexical only (embedding pending); run `x`"
+    )
+    busy = vector_coverage("fake-hashing-64", 10, 4, writing=True)
+    assert (busy.with_vectors, busy.lexical_only, busy.reason, busy.hint) == (
+        4,
+        6,
+        "embedding in progress",
+        None,
+    )
+    assert vector_coverage("fake-hashing-64", 10, 10, writing=False).reason is None
+    missing = VectorCoverage("minilm-fp32", minilm, 0, 40, "weights not installed", INSTALL_WEIGHTS)
+    assert describe_vectors(missing) == (
+        f"no minilm-fp32 vectors: weights not installed; search is lexical only; {INSTALL_WEIGHTS}"
+    )
+    st = IndexStatus("/p", "/p/.i", 1, 40, 0, model_id=minilm, vectors=missing)
+    assert "vectors:   no minilm-fp32 vectors: weights not installed" in status_text(st)

@@ -37,7 +37,7 @@ from .live import LOCK_RETRY_SECONDS, LiveIndex
 from .records import Hit
 from .search import CANDIDATES, Searcher, find_symbol
 from .similar import project_path, similar_to_location
-from .status import collect_status, live_progress
+from .status import WRITING_PHASES, collect_status, live_progress, vector_coverage
 from .store import Store
 from .wire import to_data
 
@@ -361,6 +361,9 @@ class ProjectTools:
             )
         st = collect_status(self.root, self.session.config, store=opened[1])
         pct = round(100.0 * st.embedded / st.chunks, 1) if st.chunks else 100.0
+        # This server's own writer (or another's) is the fresher word on "in progress".
+        writing = activity is not None and activity.phase in WRITING_PHASES
+        vectors = vector_coverage(str(st.model_id), st.chunks, st.embedded, writing=writing)
         return StatusAnswer(
             root=st.root,
             files=st.files,
@@ -375,6 +378,7 @@ class ProjectTools:
             watching=watching,
             indexing=activity,
             last_error=last_error,
+            vectors=vectors,
         )
 
     def reindex(self, paths: list[str] | None = None, *, force: bool = False) -> ReindexAnswer:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
-from .records import Activity, Hit, RunCounts, Span
+from .records import Activity, Hit, RunCounts, Span, VectorCoverage
 from .search import MODES
 from .store import StoredChunk
 from .wire import to_json
@@ -101,6 +101,8 @@ class StatusAnswer:
     watching: bool
     indexing: Indexing | None = None
     last_error: str | None = None
+    # Per model and precision: chunks with vectors, lexical-only ones and why.
+    vectors: VectorCoverage | None = None
 
 
 @dataclass

@@ -177,9 +177,10 @@ def build_server(tools: ProjectTools) -> MCPServer:
 
     @server.tool(
         description=(
-            "How complete and fresh the index is: files, chunks, chunks with vectors, stale"
-            " files, skipped files, and any indexing in progress with its percentage. Use it"
-            " when answers look incomplete or after large changes."
+            "How complete and fresh the index is: files, chunks, chunks with vectors (which"
+            " model and precision, and why any chunks are lexical-only), stale files, skipped"
+            " files, and any indexing in progress with its percentage. Use it when answers"
+            " look incomplete or after large changes."
         ),
         annotations=READ_ONLY,
     )

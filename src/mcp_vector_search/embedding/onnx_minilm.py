@@ -16,13 +16,13 @@ import numpy as np
 
 from ..errors import ClosedError, EmbeddingError, ModelMissingError, MVSError
 from ..native import is_native_panic
-from . import INSTALL_WEIGHTS
+from . import INSTALL_WEIGHTS, MINILM_ID
 
 if TYPE_CHECKING:
     import onnxruntime
     from tokenizers import Tokenizer
 
-MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_ID = MINILM_ID
 MODEL_CACHE_NAME = "all-minilm-l6-v2"
 PRECISIONS = ("int8", "fp32")
 # What `model = "minilm"` runs. The class itself defaults to fp32, the reference that
