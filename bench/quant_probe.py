@@ -102,6 +102,8 @@ def build_variants(fp32: Path, out: Path, wanted: list[str], calib: list[str]) -
             reduce_range=head.endswith("_rr"),
         )
         made[name] = out / f"{name}.onnx"
+    for name in (w for w in wanted if w.startswith(("rn", "pt"))):
+        made[name] = _row_variant(fp32, out, name, excl)
     if "shipped" in wanted:
         from mcp_vector_search.embedding.quantize import quantize_int8
 
@@ -136,6 +138,100 @@ def build_variants(fp32: Path, out: Path, wanted: list[str], calib: list[str]) -
         onnx.save(m, str(out / "fp16.onnx"))
         made["fp16"] = out / "fp16.onnx"
     return made
+
+
+_KINDS = ("qkv", "attn_out", "ff1", "ff2")
+_KIND_OF = {"qkv": "qkv", "out": "attn_out", "ff1": "ff1", "ff2": "ff2"}
+
+
+def _row_variant(fp32: Path, out: Path, name: str, excl: list[str]) -> Path:
+    """rn{alpha*10}_{kinds}[_opts] / pt{alpha*10}_{kinds}[_opts]: SmoothQuant with the shipped
+    calibration at that alpha (0: none), then the MatMuls of the named kinds ("all", or e.g.
+    "out+ff2" of qkv, out, ff1, ff2) quantized per token, the rest as shipped (per-channel
+    7-bit weights, one activation scale per run). rn divides each input row by its max |x|
+    before the per-tensor quantizer and multiplies the product back; pt quantizes each row
+    with its own scale and zero point (bench/pertoken.py)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from mcp_vector_search.embedding.smooth import load_calibration, smooth
+    from pertoken import normalize_rows, quantize_per_token
+
+    head, kinds, *rest = name.split("_")
+    chosen = _KINDS if kinds == "all" else tuple(_KIND_OF[k] for k in kinds.split("+"))
+    opts = set(rest)
+    tail = "w8" if "w8" in opts else ""
+    alpha = int(head[2:])
+    data = fp32.read_bytes()
+    if alpha:
+        data = smooth(data, load_calibration(), alpha / 10)
+    prefixes = tuple(f"l{i}_{k}_mm" for k in chosen for i in range(6))
+
+    def select(node: str) -> bool:
+        return node.startswith(prefixes)
+
+    importance = load_calibration() if "clip" in opts else None
+    if "sql0" in opts:
+        # _sql0: SmoothQuant (alpha 0.4) on layer 0's ff2 alone, whose input has the
+        # channel outliers per-token scales cannot help (asymmetric rows there, no shift).
+        data = smooth(data, load_calibration(), 0.4, select=lambda n: n.startswith("l0_ff2_mm"))
+        importance = {k: v for k, v in (importance or {}).items() if k != "l0_ff2_mm"} or None
+    if "fp32l0" in opts:  # _fp32l0: layer 0's ff2 stays fp32
+        chosen_select = select
+
+        def select(node: str) -> bool:
+            return chosen_select(node) and not node.startswith("l0_ff2_mm")
+
+    if head.startswith("rn"):
+        data = normalize_rows(data, select=select)
+    else:
+        # _w8: 8-bit weights; _a7w8: 7-bit activations, 8-bit weights (no 16-bit saturation
+        # either way round: 2 * 127 * 127 < 32767). _sym: symmetric rows but for ff2, which
+        # takes GELU + 0.17 >= 0 (_shift: that, and asymmetric rows elsewhere). _clip: weight
+        # clipping weighted by the shipped calibration.
+        wbits, abits = (8, 7) if "a7w8" in opts else (8, 8) if "w8" in opts else (7, 8)
+        other = "sym" if "sym" in opts else "asym"
+        shift = "sym" in opts or "shift" in opts
+
+        # _mixA: 7-bit activations and 8-bit weights for qkv and ff1 (LayerNorm outputs in),
+        # 8-bit activations and 7-bit weights for out and ff2; _mixB the other way round.
+        a7w8 = ("_qkv_", "_ff1_") if "mixA" in opts else ("_attn_out_", "_ff2_")
+
+        def bits(node: str) -> tuple[int, int]:
+            return (8, 7) if any(k in node for k in a7w8) else (7, 8)
+
+        def layout(node: str) -> str:
+            if "sql0" in opts and node.startswith("l0_ff2_mm"):
+                return "asym"  # smoothed: no longer >= -0.17
+            return "shift" if shift and "_ff2_" in node else other
+
+        data = quantize_per_token(
+            data,
+            select=select,
+            weight_bits=wbits,
+            act_bits=abits,
+            layout=layout,
+            importance=importance,
+            bits=bits if opts & {"mixA", "mixB"} else None,
+        )
+    src, target = out / f"{name}.src.onnx", out / f"{name}.onnx"
+    if head.startswith("pt") and chosen == _KINDS:
+        target.write_bytes(data)  # no weight MatMul left for the dynamic quantizer
+        return target
+    src.write_bytes(data)
+    import onnx
+
+    quantize_dynamic(
+        src,
+        target,
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=excl,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=tail != "w8",
+        # Shape inference cannot type the contrib ops' outputs; every tensor here is float.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    return target
 
 
 def _static_qdq(fp32: Path, target: Path, excl: list[str], calib: list[str]) -> Path:
@@ -307,6 +403,8 @@ def main() -> int:
     for n in names:
         cos = np.sum(base * vecs[n], axis=1)
         ov_c, ov_q = topk_overlap(base, vecs[n], qvecs["fp32"], qvecs[n])
+        # The same, had the queries (one short text each, at search time) stayed fp32.
+        _, ov_qf = topk_overlap(base, vecs[n], qvecs["fp32"], qvecs["fp32"])
         rows.append(
             {
                 "variant": n,
@@ -314,6 +412,7 @@ def main() -> int:
                 "min_cos": round(float(cos.min()), 4),
                 "top10_chunks": round(ov_c, 4),
                 "top10_queries": round(ov_q, 4),
+                "top10_fp32_queries": round(ov_qf, 4),
                 "chunks_per_s": round(len(texts) / secs[n], 1),
                 "speed_vs_fp32": round(secs["fp32"] / secs[n], 2),
                 "size_mb": round(sizes[n] / 1e6, 1),

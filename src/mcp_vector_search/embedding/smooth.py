@@ -15,7 +15,7 @@ install derives the same int8 graph, hence the same vectors, from the same weigh
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +73,21 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> dict[str, np.ndarray]:
         return {k: np.asarray(data[k], dtype=np.float32) for k in data.files}
 
 
-def smooth(fp32: bytes, amax: dict[str, np.ndarray], alpha: float) -> bytes:
-    """The graph `fp32` with every weight MatMul's input smoothed by its channel maxima."""
+def smooth(
+    fp32: bytes,
+    amax: dict[str, np.ndarray],
+    alpha: float,
+    *,
+    select: Callable[[str], bool] | None = None,
+) -> bytes:
+    """The graph `fp32` with every weight MatMul's input (those `select` accepts, by node
+    name) smoothed by its channel maxima."""
     import onnx
     from onnx import helper, numpy_helper
 
     model = onnx.load_from_string(fp32)
     inits = {i.name: i for i in model.graph.initializer}
-    targets = _weight_matmuls(model)
+    targets = [n for n in _weight_matmuls(model) if select is None or select(n.name)]
     missing = sorted({_key(n.name) for n in targets} - set(amax))
     if missing:
         raise ValueError(f"no calibration for {missing[:3]} (graph and calibration differ)")
