@@ -267,7 +267,7 @@ def search_works(index_dir: Path, query: str = "parse the request headers") -> i
 
     Raises whatever the search raises: the callers count that as a failure.
     """
-    from mcp_vector_search.embedding import create_embedder
+    from mcp_vector_search.embedding import create_embedder, model_label
     from mcp_vector_search.search import Searcher
     from mcp_vector_search.store.lancedb import open_store
     from mcp_vector_search.store.meta import read_meta
@@ -275,7 +275,7 @@ def search_works(index_dir: Path, query: str = "parse the request headers") -> i
     meta = read_meta(index_dir)
     if meta is None:
         return 0  # killed before the index existed: "no index" is the right answer
-    model = "fake" if str(meta["model_id"]).startswith("fake") else "minilm"
+    model = model_label(str(meta["model_id"]))  # the config name of the index's own model
     embedder = create_embedder(model)
     store = open_store(
         index_dir,
