@@ -71,6 +71,21 @@ def start_index(
     )
 
 
+def signal_in_lexical_stage(tmp_path: Path, sig: int) -> tuple[Path, Path, dict[str, str], str]:
+    """A first `index` of a 2,000-file corpus, sent `sig` once its lexical stage has
+    committed a file: (project root, index dir, env, the run's stderr). The run must have
+    exited with the signal's code (128 + sig)."""
+    root = make_corpus(tmp_path / "proj", files=2000, functions=1)
+    idx = tmp_path / "idx"
+    env = cli_env(idx, home=tmp_path)
+    proc = start_index(root, env)
+    assert wait_for(proc, progress_is(idx, "lexical", 1), timeout=120), proc.communicate()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    return root, idx, env, err
+
+
 def run_cli(
     env: dict[str, str], *args: str, timeout: float = 600, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:

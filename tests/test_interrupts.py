@@ -24,6 +24,7 @@ from tests.crashkit import (
     make_corpus,
     progress_is,
     run_cli,
+    signal_in_lexical_stage,
     start_index,
     wait_for,
 )
@@ -96,15 +97,8 @@ def test_sigint_while_the_real_model_embeds(tmp_path: Path) -> None:
 
 
 def test_sigterm_in_the_lexical_stage_keeps_every_finished_file(tmp_path: Path) -> None:
-    root = make_corpus(tmp_path / "proj", files=2000, functions=1)
-    idx, ref = tmp_path / "idx", tmp_path / "ref"
-    env = cli_env(idx, home=tmp_path)
-
-    proc = start_index(root, env)
-    assert wait_for(proc, progress_is(idx, "lexical", 1), timeout=120), proc.communicate()
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    root, idx, env, err = signal_in_lexical_stage(tmp_path, signal.SIGTERM)
+    ref = tmp_path / "ref"
     match = FILES_LINE.match(one_line(err))
     assert match, err
     done, total = int(match[1]), int(match[2])
@@ -144,14 +138,7 @@ def test_sigint_in_the_lexical_stage_leaves_readers_a_current_copy_and_text_inde
     was committed, so lexical search is not left scanning unindexed rows."""
     from mcp_vector_search.store import lancedb, sidecar
 
-    root = make_corpus(tmp_path / "proj", files=2000, functions=1)
-    idx = tmp_path / "idx"
-    env = cli_env(idx, home=tmp_path)
-    proc = start_index(root, env)
-    assert wait_for(proc, progress_is(idx, "lexical", 1), timeout=120), proc.communicate()
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    root, idx, env, err = signal_in_lexical_stage(tmp_path, signal.SIGINT)
     match = FILES_LINE.match(one_line(err))
     assert match and 0 < int(match[1]) < int(match[2]), err
 

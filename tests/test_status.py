@@ -19,6 +19,7 @@ from tests.crashkit import (
     make_corpus,
     progress_is,
     run_cli,
+    signal_in_lexical_stage,
     start_index,
     wait_for,
 )
@@ -33,14 +34,7 @@ def status(env: dict[str, str], root: Path, *extra: str) -> subprocess.Completed
 
 
 def test_an_interrupted_first_run_says_so(tmp_path: Path) -> None:
-    root = make_corpus(tmp_path / "proj", files=2000, functions=1)
-    idx = tmp_path / "idx"
-    env = cli_env(idx, home=tmp_path)
-    proc = start_index(root, env)
-    assert wait_for(proc, progress_is(idx, "lexical", 1), timeout=120), proc.communicate()
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    root, _idx, env, _err = signal_in_lexical_stage(tmp_path, signal.SIGINT)
 
     text = status(env, root).stdout
     last_run = next(line for line in text.splitlines() if line.startswith("last run:"))
