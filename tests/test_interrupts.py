@@ -49,7 +49,9 @@ def test_sigint_while_the_real_model_embeds(tmp_path: Path) -> None:
     One Ctrl+C stops after the batch in flight and keeps what was embedded; a second
     leaves at once; the index stays consistent and the rerun only fills in the rest.
     """
-    root = make_corpus(tmp_path / "proj", files=40, functions=4)
+    # 480 chunks: with the int8 default (about 2x fp32) 160 left the resumed run so little
+    # to embed that it could finish before its Ctrl+C arrived (seen once in CI).
+    root = make_corpus(tmp_path / "proj", files=120, functions=4)
     idx = tmp_path / "idx"
     env = cli_env(idx, model="minilm", home=tmp_path)
 
